@@ -19,6 +19,9 @@ LIB_SRC := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+# Helper programs for integration tests and benchmarks: tests/tools/NAME.c and bench/NAME.c -> build/tools/NAME.
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c bench/*.c))
+TOOL_BIN := $(patsubst %.c,build/tools/%,$(notdir $(TOOL_SRC)))
 
 PKGS    := libuv openssl libpcap libnl-3.0 libnl-route-3.0 libmodbus jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -38,7 +41,7 @@ REPLAY_BIN := $(patsubst %,build/asan/fuzz-replay/%,$(FUZZ_NAMES))
 FUZZ_BIN := $(patsubst %,build/fuzz/%,$(FUZZ_NAMES))
 
 .SECONDARY:
-.PHONY: all deps test unit bench fuzz fuzz-build demo clean asan
+.PHONY: all deps tools test unit bench fuzz fuzz-build demo clean asan
 all: build/bmsgate
 
 deps:
@@ -78,9 +81,17 @@ build/asan/fuzz-replay/%: build/asan/fuzz/fuzz_%.o build/asan/tests/fuzz_replay_
 
 asan: build/asan/bmsgate $(UNIT_BIN) $(REPLAY_BIN)
 
+tools: $(TOOL_BIN)
+build/tools/%: tests/tools/%.c build/rel/libbmsgate.a
+	@echo "  LD      $@"
+	$(Q)mkdir -p $(dir $@) && $(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+build/tools/%: bench/%.c build/rel/libbmsgate.a
+	@echo "  LD      $@"
+	$(Q)mkdir -p $(dir $@) && $(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # `make test`: set-up, build, then every test. The last line reads `N passed, N failed`.
 test: deps
-	$(Q)$(MAKE) --no-print-directory build/bmsgate asan
+	$(Q)$(MAKE) --no-print-directory build/bmsgate asan tools
 	$(Q)tests/run
 
 unit: asan
@@ -104,11 +115,11 @@ fuzz: deps
 
 # Recursive make after deps: pkg-config flags are read once the packages exist.
 bench: deps
-	$(Q)$(MAKE) --no-print-directory build/bmsgate
+	$(Q)$(MAKE) --no-print-directory build/bmsgate tools
 	$(Q)bench/run
 
 demo: deps
-	$(Q)$(MAKE) --no-print-directory build/bmsgate
+	$(Q)$(MAKE) --no-print-directory build/bmsgate tools
 	$(Q)scripts/demo
 
 clean:

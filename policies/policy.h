@@ -1,0 +1,142 @@
+/* policies/policy.h: compile policy files; decide one request for one identity.
+ *
+ * Life cycle, as the gateway uses it:
+ *
+ *   struct bms_diag diags; bms_diag_init(&diags);
+ *   struct bms_policy *p;
+ *   if (bms_policy_load(files, n, &p, &diags) < 0) { print diags; keep the old policy; }
+ *   else { swap p in (an atomic pointer store); free the old one when no decision borrows it; }
+ *   struct bms_policy_state *st = bms_policy_state_new(0);   -- once per process, kept across reloads
+ *   per request:
+ *     dev = bms_policy_find_device(p, proto, upstream_addr, unit);   -- NULL: not declared
+ *     bms_policy_decide(p, st, &identity, dev, &request, now_us, &decision);
+ *
+ * A compiled policy is immutable: any number of threads may read it. The
+ * state is not locked: decisions that share one state must come from one
+ * thread (the gateway's event loop) or be serialised by the caller.
+ *
+ * Rate-limit and minimum-interval state is keyed by stable names (the rule's
+ * text, the device and point names), never by addresses into a compiled
+ * policy, so a reloaded policy finds the counters its predecessor left.
+ */
+#ifndef BMS_POLICY_H
+#define BMS_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "parsers/cursor.h"
+#include "parsers/request.h"
+#include "policies/decision.h"
+#include "policies/identity.h"
+
+/* ---- diagnostics: every error and warning of one compile, `file:line:col: level: message` ---- */
+
+enum bms_diag_level {
+	BMS_DIAG_ERROR = 0,
+	BMS_DIAG_WARNING,
+	BMS_DIAG_NOTE,     /* follows an error or warning: "first declared here" */
+};
+
+#define BMS_DIAG_FILE_MAX 256
+#define BMS_DIAG_MSG_MAX 320
+#define BMS_DIAG_LIMIT 1000 /* a compile stops collecting after this many; the last entry says so */
+
+struct bms_diag_entry {
+	uint8_t level;                  /* enum bms_diag_level */
+	uint32_t line, col;             /* 1-based; 0 = the file as a whole */
+	char file[BMS_DIAG_FILE_MAX];
+	char msg[BMS_DIAG_MSG_MAX];
+};
+
+struct bms_diag {
+	struct bms_diag_entry *v;       /* owned; grows up to BMS_DIAG_LIMIT entries */
+	size_t n, cap;
+	size_t errors, warnings;
+};
+
+void bms_diag_init(struct bms_diag *d);
+void bms_diag_free(struct bms_diag *d);
+/* One line per entry, in the order found: "file:line:col: error: message". */
+void bms_diag_print(const struct bms_diag *d, FILE *out);
+
+/* ---- compile ---- */
+
+struct bms_policy;          /* immutable compiled policy (opaque) */
+struct bms_policy_device;   /* a device declared in the policy; borrowed from its policy */
+struct bms_policy_state;    /* rate-limit and min-interval state; survives reload */
+
+/* Compiles the files (in order; each may `include` more) into one policy.
+ * 0: *out is a new policy (free with bms_policy_free); diags may hold warnings.
+ * <0: *out is NULL and diags holds every error found (-EINVAL), or -ENOMEM.
+ * A file that anyone but its owner may write, or that another user owns than
+ * the one running, is refused (an error in diags) unless BMS_POLICY_TRUST_ANY_OWNER
+ * is passed to bms_policy_load_flags. */
+BMS_WUR int bms_policy_load(const char *const *files, size_t nfiles, struct bms_policy **out,
+			    struct bms_diag *diags);
+#define BMS_POLICY_TRUST_ANY_OWNER 0x1u  /* tests and fuzzing: skip the file ownership check */
+BMS_WUR int bms_policy_load_flags(const char *const *files, size_t nfiles, unsigned flags,
+				  struct bms_policy **out, struct bms_diag *diags);
+/* Compiles policy text held in memory, named `name` in diagnostics; `include` is refused. */
+BMS_WUR int bms_policy_load_string(const char *name, const char *text, size_t len,
+				   struct bms_policy **out, struct bms_diag *diags);
+void bms_policy_free(struct bms_policy *p);
+
+/* SHA-256 of the source files as read (each file's path and bytes, in load
+ * order, includes where they were included), 64 lowercase hex digits. For
+ * the audit record "policy loaded". */
+const char *bms_policy_hash(const struct bms_policy *p);
+const char *bms_policy_site(const struct bms_policy *p);      /* `site "..."`, or "" */
+const char *bms_policy_timezone(const struct bms_policy *p);  /* `timezone ...`, or "UTC" */
+size_t bms_policy_rule_count(const struct bms_policy *p);
+
+/* ---- devices ---- */
+
+#define BMS_POLICY_ANY_UNIT UINT32_MAX
+
+/* Which declared device is at this upstream address? Modbus: address, port
+ * (502 when the policy gives none) and `unit` must all match a declaration.
+ * BACnet: address and port (47808) must match, and `unit` is the device
+ * instance if the caller knows it, or BMS_POLICY_ANY_UNIT to match by address.
+ * NULL if none matches: the caller denies (bms_policy_decide does, with dev NULL). */
+const struct bms_policy_device *bms_policy_find_device(const struct bms_policy *p, enum bms_proto proto,
+							const struct sockaddr *addr, uint32_t unit);
+const struct bms_policy_device *bms_policy_find_device_by_name(const struct bms_policy *p, const char *name);
+size_t bms_policy_device_count(const struct bms_policy *p);
+const struct bms_policy_device *bms_policy_device_at(const struct bms_policy *p, size_t i);
+const char *bms_policy_device_name(const struct bms_policy_device *d);
+enum bms_proto bms_policy_device_proto(const struct bms_policy_device *d);
+/* The device's declared upstream address and port, for the gateway to connect to. */
+void bms_policy_device_addr(const struct bms_policy_device *d, struct sockaddr_storage *out, socklen_t *len);
+/* True when this device (or the site, if the device says nothing) runs in monitor mode. */
+bool bms_policy_device_monitor(const struct bms_policy_device *d);
+
+/* ---- state ---- */
+
+/* A fixed table of `slots` counters (rounded up to a power of two; 0 = 4096),
+ * allocated once. NULL on allocation failure. A decision that needs a counter
+ * and finds the table full denies (fail closed) and says so. */
+struct bms_policy_state *bms_policy_state_new(size_t slots);
+void bms_policy_state_free(struct bms_policy_state *st);
+
+/* ---- decide ---- */
+
+/* Decides one decoded request. Pure apart from `st` (counters of requests it
+ * allowed); never allocates, never blocks. `st` may be NULL: rules with rate
+ * limits or minimum intervals then deny, saying why. `dev` NULL (undeclared
+ * device) denies. A request whose decoder flagged an anomaly denies unless the
+ * policy accepts that anomaly by name; more targets than the model holds
+ * always denies. The decision borrows rule_file from `p`: keep `p` alive
+ * until the decision has been recorded.
+ *
+ * Verdicts: ALLOW; DENY; MONITOR_DENY when the device (or site) is in monitor
+ * mode and enforcing would have denied: the request passes and is recorded as
+ * such. */
+void bms_policy_decide(const struct bms_policy *p, struct bms_policy_state *st, const struct bms_identity *who,
+		       const struct bms_policy_device *dev, const struct bms_request *req, int64_t now_unix_us,
+		       struct bms_decision *out);
+
+#endif

@@ -1,0 +1,355 @@
+/* capture/engine.c: one packet at a time from link layer to decoded PDUs.
+ *
+ * Modbus/TCP: a segment to or from a Modbus port goes through reassembly; each
+ * direction's in-order bytes are cut into ADUs by modbus_frame. Bytes to the
+ * server port are requests, bytes from it responses. A partial ADU waits in a
+ * per-direction buffer of MODBUS_MAX_ADU bytes (the only copy on this path).
+ * After a gap, or after bytes that can never frame, the direction resynchronises:
+ * it skips to the first offset where a whole frame parses and is followed by a
+ * plausible one (or ends the delivered data), so one lost segment costs at most
+ * the PDUs it touched.
+ * BACnet/IP: a UDP datagram to or from a BACnet port is decoded whole.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture/engine.h"
+#include "parsers/bacnet.h"
+#include "parsers/modbus.h"
+
+struct mb_dir {
+	uint16_t pend_len;
+	uint8_t resync;              /* looking for the start of a frame */
+	unsigned events;             /* CAP_AN_* for the next PDU of this direction */
+	uint8_t pend[MODBUS_MAX_ADU]; /* a partial ADU */
+};
+
+struct mb_flow {
+	struct mb_dir d[2];
+};
+
+struct cap_engine {
+	struct cap_config cfg;
+	uint8_t modbus_map[65536 / 8];
+	uint8_t bacnet_map[65536 / 8];
+	struct reasm *reasm; /* owned */
+	cap_sink_fn sink;
+	void *user;
+	struct cap_stats st;
+	int64_t sec;         /* the packet being processed */
+	int32_t usec;
+	struct bms_request req;
+};
+
+static const char *const cap_an_names[CAP_AN_COUNT] = {
+	"tcp_gap", "tcp_overlap_differs", "tcp_memcap", "stream_resync", "stream_truncated", "packet_truncated",
+};
+
+const char *cap_anomaly_name(unsigned bit)
+{
+	return bit < CAP_AN_COUNT ? cap_an_names[bit] : NULL;
+}
+
+static int port_in(const uint8_t *map, uint16_t port)
+{
+	return (map[port >> 3] >> (port & 7)) & 1;
+}
+
+void cap_config_default(struct cap_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->reasm.max_flows = 4096;
+	cfg->reasm.max_flow_bytes = 64 * 1024;
+	cfg->reasm.max_total_bytes = 16 * 1024 * 1024;
+	cfg->reasm.history_bytes = 1024;
+}
+
+int cap_config_add_port(struct cap_config *cfg, enum bms_proto proto, uint16_t port)
+{
+	uint16_t *ports = proto == BMS_PROTO_MODBUS ? cfg->modbus_ports : cfg->bacnet_ports;
+	size_t *n = proto == BMS_PROTO_MODBUS ? &cfg->n_modbus_ports : &cfg->n_bacnet_ports;
+
+	if (proto != BMS_PROTO_MODBUS && proto != BMS_PROTO_BACNET)
+		return -EINVAL;
+	if (*n == CAP_MAX_PORTS)
+		return -ENOSPC;
+	ports[(*n)++] = port;
+	return 0;
+}
+
+static unsigned map_reasm_events(unsigned ev)
+{
+	unsigned an = 0;
+	if (ev & REASM_EV_GAP)
+		an |= CAP_AN_TCP_GAP;
+	if (ev & REASM_EV_OVERLAP_DIFF)
+		an |= CAP_AN_TCP_OVERLAP_DIFF;
+	if (ev & REASM_EV_MEMCAP)
+		an |= CAP_AN_TCP_MEMCAP | CAP_AN_TCP_GAP;
+	return an;
+}
+
+static void emit_modbus(struct cap_engine *e, struct reasm_flow *f, int dir, const uint8_t *adu, size_t len,
+			int malformed, uint64_t framer_an, unsigned cap_an)
+{
+	const struct reasm_key *k = reasm_flow_key(f);
+	struct cap_pdu p;
+	/* Direction 0 runs from the key's source to its destination. */
+	uint16_t sport = dir == 0 ? k->sport : k->dport;
+	uint16_t dport = dir == 0 ? k->dport : k->sport;
+	enum bms_dir bd = port_in(e->modbus_map, dport) ? BMS_DIR_REQUEST : BMS_DIR_RESPONSE;
+
+	int r = modbus_decode(adu, len, bd, &e->req);
+	if (malformed || r != BMS_OK) {
+		r = BMS_MALFORMED;
+		e->req.anomalies |= framer_an;
+	}
+	p.frame = e->st.packets;
+	p.ts_sec = e->sec;
+	p.ts_usec = e->usec;
+	p.ipver = k->ipver;
+	p.sport = sport;
+	p.dport = dport;
+	p.src = dir == 0 ? k->src : k->dst;
+	p.dst = dir == 0 ? k->dst : k->src;
+	p.result = r;
+	p.cap_anomalies = cap_an;
+	p.req = &e->req;
+	p.bytes = adu;
+	p.len = len;
+	e->st.modbus_pdus++;
+	if (r != BMS_OK)
+		e->st.malformed++;
+	e->sink(e->user, &p);
+}
+
+/* A frame start we trust after losing sync: a whole frame that ends the data or is followed by
+ * a plausible header, or a valid header at the very start of a delivery (segments start frames). */
+static int plausible_at(const uint8_t *p, size_t n, int at_start)
+{
+	size_t flen, flen2;
+	uint64_t an;
+	enum bms_parse_result r = modbus_frame(p, n, &flen, &an);
+
+	if (r == BMS_OK) {
+		if (flen == 0 || flen > n)
+			return 0;
+		if (flen == n)
+			return 1;
+		return modbus_frame(p + flen, n - flen, &flen2, &an) != BMS_MALFORMED;
+	}
+	if (r == BMS_NEED_MORE)
+		return at_start && n >= MODBUS_MBAP_LEN;
+	return 0;
+}
+
+static void take_events(struct mb_dir *d, unsigned *an)
+{
+	*an = d->events;
+	d->events = 0;
+}
+
+static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *data, size_t len, unsigned events)
+{
+	struct cap_engine *e = user;
+	struct mb_flow *m = reasm_flow_app(f);
+	struct mb_dir *d = &m->d[dir];
+	size_t off = 0, flen;
+	uint64_t an;
+	unsigned cap_an;
+
+	d->events |= map_reasm_events(events);
+	if (events & (REASM_EV_GAP | REASM_EV_MEMCAP)) {
+		if (d->pend_len > 0) {
+			/* The rest of this ADU was lost: report what there was. */
+			take_events(d, &cap_an);
+			emit_modbus(e, f, dir, d->pend, d->pend_len, 1, 0, cap_an | CAP_AN_TCP_GAP);
+			d->pend_len = 0;
+		}
+		d->resync = 1;
+	}
+	while (d->pend_len > 0) {
+		enum bms_parse_result r = modbus_frame(d->pend, d->pend_len, &flen, &an);
+		if (r == BMS_NEED_MORE && flen > d->pend_len && flen <= sizeof(d->pend)) {
+			size_t take = flen - d->pend_len;
+			if (take > len - off)
+				take = len - off;
+			memcpy(d->pend + d->pend_len, data + off, take);
+			d->pend_len = (uint16_t)(d->pend_len + take);
+			off += take;
+			if (d->pend_len < flen)
+				return;
+			continue;
+		}
+		take_events(d, &cap_an);
+		if (r == BMS_OK && flen == d->pend_len) {
+			emit_modbus(e, f, dir, d->pend, flen, 0, 0, cap_an);
+		} else {
+			emit_modbus(e, f, dir, d->pend, d->pend_len, 1, an, cap_an);
+			d->resync = 1;
+		}
+		d->pend_len = 0;
+	}
+	while (off < len) {
+		if (d->resync) {
+			size_t i = off;
+			while (i < len && !plausible_at(data + i, len - i, i == 0))
+				i++;
+			if (i > off) {
+				e->st.resync_bytes += i - off;
+				d->events |= CAP_AN_STREAM_RESYNC;
+			}
+			off = i;
+			if (off == len)
+				return;
+			d->resync = 0;
+		}
+		enum bms_parse_result r = modbus_frame(data + off, len - off, &flen, &an);
+		if (r == BMS_OK && flen > 0 && flen <= len - off) {
+			take_events(d, &cap_an);
+			emit_modbus(e, f, dir, data + off, flen, 0, 0, cap_an);
+			off += flen;
+			continue;
+		}
+		if (r == BMS_NEED_MORE && len - off < sizeof(d->pend)) {
+			memcpy(d->pend, data + off, len - off);
+			d->pend_len = (uint16_t)(len - off);
+			return;
+		}
+		/* Bytes that can never frame: one malformed record, then look for the next frame. */
+		size_t n = len - off < MODBUS_MAX_ADU ? len - off : MODBUS_MAX_ADU;
+		take_events(d, &cap_an);
+		emit_modbus(e, f, dir, data + off, n, 1, an, cap_an);
+		d->resync = 1;
+		off++;
+	}
+}
+
+static void mb_close(void *user, struct reasm_flow *f, unsigned why)
+{
+	struct cap_engine *e = user;
+	struct mb_flow *m = reasm_flow_app(f);
+	unsigned cap_an;
+
+	(void)why;
+	for (int dir = 0; dir < 2; dir++) {
+		struct mb_dir *d = &m->d[dir];
+		if (d->pend_len == 0)
+			continue;
+		take_events(d, &cap_an);
+		emit_modbus(e, f, dir, d->pend, d->pend_len, 1, 0, cap_an | CAP_AN_STREAM_TRUNCATED);
+		d->pend_len = 0;
+	}
+}
+
+int cap_engine_new(const struct cap_config *cfg, cap_sink_fn sink, void *user, struct cap_engine **out)
+{
+	struct cap_engine *e;
+	struct reasm_config rc = cfg->reasm;
+	struct reasm_callbacks cb = { .data = mb_data, .close = mb_close };
+	int err;
+
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	e->cfg = *cfg;
+	e->sink = sink;
+	e->user = user;
+	for (size_t i = 0; i < cfg->n_modbus_ports; i++)
+		e->modbus_map[cfg->modbus_ports[i] >> 3] |= (uint8_t)(1u << (cfg->modbus_ports[i] & 7));
+	for (size_t i = 0; i < cfg->n_bacnet_ports; i++)
+		e->bacnet_map[cfg->bacnet_ports[i] >> 3] |= (uint8_t)(1u << (cfg->bacnet_ports[i] & 7));
+	rc.app_size = sizeof(struct mb_flow);
+	cb.user = e;
+	err = reasm_new(&rc, &cb, &e->reasm);
+	if (err)
+		goto fail;
+	*out = e;
+	return 0;
+fail:
+	free(e);
+	return err;
+}
+
+static void udp_bacnet(struct cap_engine *e, const struct cap_packet *pk)
+{
+	struct cap_pdu p;
+	int r = bacnet_decode(pk->payload, pk->payload_len, &e->req);
+
+	p.frame = e->st.packets;
+	p.ts_sec = e->sec;
+	p.ts_usec = e->usec;
+	p.ipver = pk->ipver;
+	p.sport = pk->sport;
+	p.dport = pk->dport;
+	p.src = pk->src;
+	p.dst = pk->dst;
+	p.result = r == BMS_OK ? BMS_OK : BMS_MALFORMED;
+	p.cap_anomalies = (pk->flags & CAP_PKT_TRUNCATED) ? CAP_AN_PACKET_TRUNCATED : 0;
+	p.req = &e->req;
+	p.bytes = pk->payload;
+	p.len = pk->payload_len;
+	e->st.bacnet_pdus++;
+	if (p.result != BMS_OK)
+		e->st.malformed++;
+	e->sink(e->user, &p);
+}
+
+int cap_engine_packet(struct cap_engine *e, int dlt, int64_t ts_sec, int32_t ts_usec, const uint8_t *buf, size_t caplen)
+{
+	struct cap_packet pk;
+
+	e->st.packets++;
+	e->st.bytes += caplen;
+	e->sec = ts_sec;
+	e->usec = ts_usec;
+	int r = cap_link_parse(dlt, buf, caplen, &pk);
+	if (r < 0) {
+		if (-r < CAP_LINK_NERR)
+			e->st.link_err[-r]++;
+		return 0;
+	}
+	if (pk.l4 == 17) {
+		if (port_in(e->bacnet_map, pk.dport) || port_in(e->bacnet_map, pk.sport)) {
+			e->st.udp_datagrams++;
+			udp_bacnet(e, &pk);
+		}
+		return 0;
+	}
+	if (!port_in(e->modbus_map, pk.dport) && !port_in(e->modbus_map, pk.sport))
+		return 0;
+	e->st.tcp_segments++;
+	struct reasm_key k;
+	k.ipver = pk.ipver;
+	k.vlan = pk.vlan;
+	k.sport = pk.sport;
+	k.dport = pk.dport;
+	memcpy(k.src, pk.src, 16);
+	memcpy(k.dst, pk.dst, 16);
+	return reasm_tcp(e->reasm, &k, pk.seq, pk.ack, pk.tcp_flags, pk.payload, pk.payload_len);
+}
+
+void cap_engine_finish(struct cap_engine *e)
+{
+	reasm_finish(e->reasm);
+}
+
+void cap_engine_free(struct cap_engine *e)
+{
+	if (e == NULL)
+		return;
+	reasm_free(e->reasm);
+	free(e);
+}
+
+const struct cap_stats *cap_engine_stats(const struct cap_engine *e)
+{
+	return &e->st;
+}
+
+const struct reasm_stats *cap_engine_reasm_stats(const struct cap_engine *e)
+{
+	return reasm_stats(e->reasm);
+}

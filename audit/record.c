@@ -1,0 +1,308 @@
+/* audit/record.c: one event -> the JSON body of its record line.
+ *
+ * The writer wraps the body as {"seq":N,<body>,"prev":"<hex>"}. Field names
+ * and their order are fixed here and documented in docs/audit-format.md.
+ * Every string goes through audit_buf_json_str (escaping, UTF-8 checked).
+ * The request model holds no secret (a BACnet password is only flagged as
+ * present); nothing here adds one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "audit/audit_int.h"
+#include "parsers/bacnet.h"
+#include "parsers/modbus.h"
+
+static const char *const kind_names[AUDIT_KIND_COUNT] = {
+	[AUDIT_DECISION] = "decision",
+	[AUDIT_MALFORMED] = "malformed",
+	[AUDIT_RESULT] = "result",
+	[AUDIT_START] = "start",
+	[AUDIT_STOP] = "stop",
+	[AUDIT_POLICY_LOADED] = "policy_loaded",
+	[AUDIT_CERTS_RELOADED] = "certs_reloaded",
+	[AUDIT_CONN_ACCEPTED] = "conn_accepted",
+	[AUDIT_CONN_REFUSED] = "conn_refused",
+	[AUDIT_CONN_CLOSED] = "conn_closed",
+	[AUDIT_LOG_RECOVERED] = "log_recovered",
+	[AUDIT_LOG_DROPPED] = "log_dropped",
+};
+
+static const char *const result_names[AUDIT_RESULT_COUNT] = {
+	[AUDIT_RESULT_NONE] = "none",
+	[AUDIT_RESULT_PENDING] = "pending",
+	[AUDIT_RESULT_OK] = "ok",
+	[AUDIT_RESULT_EXCEPTION] = "exception",
+	[AUDIT_RESULT_TIMEOUT] = "timeout",
+	[AUDIT_RESULT_DEVICE_DOWN] = "device_down",
+	[AUDIT_RESULT_NOT_FORWARDED] = "not_forwarded",
+};
+
+const char *audit_kind_name(enum audit_kind k)
+{
+	if ((unsigned)k >= AUDIT_KIND_COUNT || !kind_names[k])
+		return "invalid";
+	return kind_names[k];
+}
+
+const char *audit_result_name(enum audit_result r)
+{
+	if ((unsigned)r >= AUDIT_RESULT_COUNT)
+		return "invalid";
+	return result_names[r];
+}
+
+static void put_address(struct audit_buf *b, const struct bms_identity *id)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+	char out[INET6_ADDRSTRLEN + 16];
+	const struct sockaddr_storage *ss = &id->addr;
+	if (id->addr_len == 0 || ss->ss_family == AF_UNSPEC) {
+		audit_buf_json_str(b, "");
+		return;
+	}
+	if (ss->ss_family == AF_INET && id->addr_len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(out, sizeof(out), "%s:%u", host, ntohs(sin->sin_port));
+	} else if (ss->ss_family == AF_INET6 && id->addr_len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(out, sizeof(out), "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else if (ss->ss_family == AF_UNIX) {
+		snprintf(out, sizeof(out), "unix");
+	} else {
+		snprintf(out, sizeof(out), "family-%u", (unsigned)ss->ss_family);
+	}
+	audit_buf_json_str(b, out);
+}
+
+static void put_peer(struct audit_buf *b, const struct bms_identity *id)
+{
+	/* subject and role are fixed-size arrays: never read past them even if unterminated */
+	audit_buf_puts(b, ",\"peer\":{\"subject\":");
+	audit_buf_json_strn(b, id->subject, strnlen(id->subject, sizeof(id->subject)));
+	if (id->has_fingerprint) {
+		char hex[2 * 32 + 1];
+		audit_hex(id->fingerprint, sizeof(id->fingerprint), hex);
+		audit_buf_printf(b, ",\"fingerprint\":\"%s\"", hex);
+	}
+	audit_buf_puts(b, ",\"role\":");
+	audit_buf_json_strn(b, id->role, strnlen(id->role, sizeof(id->role)));
+	audit_buf_puts(b, ",\"address\":");
+	put_address(b, id);
+	audit_buf_printf(b, ",\"authenticated\":%s}", id->authenticated ? "true" : "false");
+}
+
+static void put_value(struct audit_buf *b, const struct bms_value *v)
+{
+	switch (v->type) {
+	case BMS_VAL_NULL: audit_buf_puts(b, "null"); break;
+	case BMS_VAL_BOOL: audit_buf_puts(b, v->b ? "true" : "false"); break;
+	case BMS_VAL_UNSIGNED:
+	case BMS_VAL_ENUM: audit_buf_printf(b, "%llu", (unsigned long long)v->u); break;
+	case BMS_VAL_SIGNED: audit_buf_printf(b, "%lld", (long long)v->i); break;
+	case BMS_VAL_REAL:
+		/* JSON has no NaN or infinity: name them as strings */
+		if (isnan(v->d))
+			audit_buf_puts(b, "\"NaN\"");
+		else if (isinf(v->d))
+			audit_buf_puts(b, v->d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+		else
+			audit_buf_printf(b, "%.17g", v->d);
+		break;
+	default: audit_buf_puts(b, "\"(not numeric)\""); break;
+	}
+}
+
+/* Written data as numbers: registers as 16-bit words, coils as bits. Other
+ * data as hex. Bounded by data_len (<= one frame). */
+static void put_data(struct audit_buf *b, const struct bms_request *req, const struct bms_target *t)
+{
+	if (req->proto == BMS_PROTO_MODBUS && req->raw.modbus.fc == 22 && t->data_len == 4) {
+		audit_buf_printf(b, ",\"and_mask\":%u,\"or_mask\":%u", (unsigned)(t->data[0] << 8 | t->data[1]),
+				 (unsigned)(t->data[2] << 8 | t->data[3]));
+		return;
+	}
+	if (t->space == BMS_SPACE_COIL) {
+		uint32_t n = t->count;
+		if (n > (uint32_t)t->data_len * 8)
+			n = (uint32_t)t->data_len * 8;
+		audit_buf_puts(b, ",\"values\":[");
+		for (uint32_t i = 0; i < n; i++)
+			audit_buf_puts(b, i ? ((t->data[i / 8] >> (i % 8)) & 1 ? ",1" : ",0")
+					    : ((t->data[0] & 1) ? "1" : "0"));
+		audit_buf_puts(b, "]");
+		return;
+	}
+	if (t->space == BMS_SPACE_HOLDING_REGISTER || t->space == BMS_SPACE_INPUT_REGISTER ||
+	    t->space == BMS_SPACE_FILE_RECORD) {
+		audit_buf_puts(b, ",\"values\":[");
+		for (uint16_t i = 0; i + 1 < t->data_len; i += 2)
+			audit_buf_printf(b, "%s%u", i ? "," : "", (unsigned)(t->data[i] << 8 | t->data[i + 1]));
+		audit_buf_puts(b, "]");
+		return;
+	}
+	char hex[2 * 64 + 1];
+	size_t n = t->data_len > 64 ? 64 : t->data_len;
+	audit_hex(t->data, n, hex);
+	audit_buf_printf(b, ",\"data\":\"%s%s\"", hex, t->data_len > 64 ? "..." : "");
+}
+
+static void put_target(struct audit_buf *b, const struct bms_request *req, const struct bms_target *t)
+{
+	audit_buf_puts(b, "{\"space\":");
+	audit_buf_json_str(b, bms_space_name((enum bms_space)t->space));
+	if (t->space == BMS_SPACE_BACNET_OBJECT) {
+		audit_buf_printf(b, ",\"object_type\":%u,\"instance\":%u,\"property\":%u", (unsigned)t->object_type,
+				 (unsigned)t->instance, (unsigned)t->property);
+		if (t->array_index != BMS_NO_INDEX)
+			audit_buf_printf(b, ",\"index\":%u", (unsigned)t->array_index);
+		if (t->priority)
+			audit_buf_printf(b, ",\"priority\":%u", (unsigned)t->priority);
+	} else if (t->space == BMS_SPACE_FILE_RECORD) {
+		audit_buf_printf(b, ",\"file\":%u,\"start\":%u,\"count\":%u", (unsigned)t->instance, (unsigned)t->start,
+				 (unsigned)t->count);
+	} else if (t->space != BMS_SPACE_NONE) {
+		audit_buf_printf(b, ",\"start\":%u,\"count\":%u", (unsigned)t->start, (unsigned)t->count);
+	}
+	if (t->data && t->data_len)
+		put_data(b, req, t);
+	else if (t->has_value) {
+		audit_buf_puts(b, ",\"value\":");
+		put_value(b, &t->value);
+	}
+	if (t->data && t->data_len && t->has_value && t->space == BMS_SPACE_BACNET_OBJECT) {
+		audit_buf_puts(b, ",\"value\":");
+		put_value(b, &t->value);
+	}
+	audit_buf_puts(b, "}");
+}
+
+static void put_request(struct audit_buf *b, const struct bms_request *req)
+{
+	if (req->proto == BMS_PROTO_MODBUS) {
+		audit_buf_printf(b, ",\"unit\":%u", (unsigned)req->unit);
+	}
+	audit_buf_puts(b, ",\"op\":");
+	audit_buf_json_str(b, bms_op_name((enum bms_op)req->op));
+	if (req->proto == BMS_PROTO_MODBUS) {
+		audit_buf_printf(b, ",\"fc\":%u,\"function\":", (unsigned)req->raw.modbus.fc);
+		audit_buf_json_str(b, modbus_fc_name(req->raw.modbus.fc));
+		if (req->raw.modbus.has_sub)
+			audit_buf_printf(b, ",\"sub\":%u", (unsigned)req->raw.modbus.sub);
+	} else if (req->proto == BMS_PROTO_BACNET && req->raw.bacnet.has_service) {
+		/* PDU type 0 = confirmed request, 1 = unconfirmed */
+		const char *name = req->raw.bacnet.pdu_type == 1
+					   ? bacnet_unconfirmed_service_name(req->raw.bacnet.service)
+					   : bacnet_confirmed_service_name(req->raw.bacnet.service);
+		audit_buf_puts(b, ",\"service\":");
+		audit_buf_json_str(b, name);
+		audit_buf_printf(b, ",\"service_choice\":%u", (unsigned)req->raw.bacnet.service);
+		if (req->raw.bacnet.password_present)
+			audit_buf_puts(b, ",\"password_present\":true"); /* the value is never kept */
+	}
+	unsigned n = req->ntargets > BMS_MAX_TARGETS ? BMS_MAX_TARGETS : req->ntargets;
+	if (n) {
+		audit_buf_puts(b, ",\"target\":[");
+		for (unsigned i = 0; i < n; i++) {
+			if (i)
+				audit_buf_puts(b, ",");
+			put_target(b, req, &req->targets[i]);
+		}
+		audit_buf_puts(b, "]");
+	}
+	if (req->ntargets > BMS_MAX_TARGETS)
+		audit_buf_printf(b, ",\"targets_total\":%u", (unsigned)req->ntargets);
+	if (req->anomalies) {
+		audit_buf_puts(b, ",\"anomalies\":[");
+		int first = 1;
+		for (unsigned bit = 0; bit < 64; bit++) {
+			if (!(req->anomalies & (1ull << bit)))
+				continue;
+			const char *name = bms_anomaly_name((enum bms_proto)req->proto, bit);
+			if (!first)
+				audit_buf_puts(b, ",");
+			first = 0;
+			if (name)
+				audit_buf_json_str(b, name);
+			else
+				audit_buf_printf(b, "\"bit%u\"", bit);
+		}
+		audit_buf_puts(b, "]");
+	}
+}
+
+static const char *proto_name(unsigned p)
+{
+	switch (p) {
+	case BMS_PROTO_MODBUS: return "modbus";
+	case BMS_PROTO_BACNET: return "bacnet";
+	default: return NULL;
+	}
+}
+
+int audit_format_body(const struct audit_event *ev, const char *node, int64_t time_us, struct audit_buf *b)
+{
+	if (ev->kind == 0 || ev->kind >= AUDIT_KIND_COUNT || ev->result >= AUDIT_RESULT_COUNT)
+		return -EINVAL;
+	char ts[AUDIT_TIME_LEN + 1];
+	audit_format_time(time_us, ts);
+	audit_buf_printf(b, "\"time\":\"%s\",\"node\":", ts);
+	audit_buf_json_str(b, node);
+	audit_buf_printf(b, ",\"kind\":\"%s\"", audit_kind_name((enum audit_kind)ev->kind));
+	if (ev->peer)
+		put_peer(b, ev->peer);
+	unsigned proto = ev->req ? ev->req->proto : ev->proto;
+	if (proto_name(proto))
+		audit_buf_printf(b, ",\"proto\":\"%s\"", proto_name(proto));
+	if (ev->device) {
+		audit_buf_puts(b, ",\"device\":");
+		audit_buf_json_strn(b, ev->device, strnlen(ev->device, 256));
+	}
+	if (ev->req)
+		put_request(b, ev->req);
+	if (ev->kind == AUDIT_DECISION) {
+		/* no decision given is a deny: the zero value of bms_decision fails closed too */
+		const struct bms_decision *d = ev->decision;
+		audit_buf_puts(b, ",\"decision\":");
+		audit_buf_json_str(b, bms_verdict_name(d ? (enum bms_verdict)d->verdict : BMS_VERDICT_DENY));
+		if (d && d->rule_file) {
+			char rule[512];
+			snprintf(rule, sizeof(rule), "%s:%u", d->rule_file, (unsigned)d->rule_line);
+			audit_buf_puts(b, ",\"rule\":");
+			audit_buf_json_str(b, rule);
+		} else {
+			audit_buf_puts(b, ",\"rule\":\"default\"");
+		}
+		if (d) {
+			audit_buf_puts(b, ",\"reason\":");
+			audit_buf_json_strn(b, d->reason, strnlen(d->reason, sizeof(d->reason)));
+		}
+	} else if (ev->kind == AUDIT_MALFORMED) {
+		audit_buf_puts(b, ",\"decision\":\"malformed\"");
+	}
+	if (ev->kind == AUDIT_RESULT)
+		audit_buf_printf(b, ",\"ref\":%llu", (unsigned long long)ev->ref);
+	if (ev->result != AUDIT_RESULT_NONE) {
+		audit_buf_printf(b, ",\"result\":\"%s\"", audit_result_name((enum audit_result)ev->result));
+		if (ev->result == AUDIT_RESULT_EXCEPTION)
+			audit_buf_printf(b, ",\"exception\":%u", (unsigned)ev->exception);
+	}
+	if (ev->kind == AUDIT_DECISION || ev->kind == AUDIT_MALFORMED || ev->kind == AUDIT_RESULT)
+		audit_buf_printf(b, ",\"latency_us\":%llu", (unsigned long long)ev->latency_us);
+	if (ev->detail) {
+		/* free text from the caller: bounded so that a record always fits a line */
+		audit_buf_puts(b, ",\"detail\":");
+		audit_buf_json_strn(b, ev->detail, strnlen(ev->detail, 1024));
+	}
+	if (ev->hash) {
+		audit_buf_puts(b, ",\"hash\":");
+		audit_buf_json_strn(b, ev->hash, strnlen(ev->hash, 256));
+	}
+	return b->overflow ? -ENOSPC : 0;
+}

@@ -1,0 +1,350 @@
+/* tests/unit/test_audit_writer.c: the writer API the gateway uses: tickets,
+ * durability, completion fd, checkpoints, reopen continuing the tree, a torn
+ * tail cut and recorded, rotation, queue limit, fail closed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "audit/audit_int.h"
+
+struct fx {
+	char dir[64];
+	char log[128], key[128], pub[128];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/bms-audit-unit-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->log, sizeof(f->log), "%s/audit.log", f->dir);
+	snprintf(f->key, sizeof(f->key), "%s/key.pem", f->dir);
+	snprintf(f->pub, sizeof(f->pub), "%s/key.pub", f->dir);
+	char err[256];
+	if (audit_keygen(f->key, f->pub, err, sizeof(err)) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static struct audit_config cfg_for(const struct fx *f)
+{
+	struct audit_config c = {
+		.path = f->log,
+		.node = "gw-test",
+		.key_path = f->key,
+		.sync_always = 1,
+		.checkpoint_every_records = 5,
+	};
+	return c;
+}
+
+static void fill_decision(struct bms_identity *id, struct bms_request *req, struct bms_decision *d, uint8_t *data)
+{
+	memset(id, 0, sizeof(*id));
+	id->authenticated = true;
+	snprintf(id->subject, sizeof(id->subject), "CN=head-end \"A\",O=Site\\n");
+	snprintf(id->role, sizeof(id->role), "operator");
+	id->has_fingerprint = true;
+	memset(id->fingerprint, 0xab, sizeof(id->fingerprint));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&id->addr;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(50123);
+	inet_pton(AF_INET, "10.1.2.3", &sin->sin_addr);
+	id->addr_len = sizeof(*sin);
+	memset(req, 0, sizeof(*req));
+	req->proto = BMS_PROTO_MODBUS;
+	req->op = BMS_OP_WRITE;
+	req->unit = 1;
+	req->raw.modbus.fc = 16;
+	req->ntargets = 1;
+	req->targets[0].space = BMS_SPACE_HOLDING_REGISTER;
+	req->targets[0].start = 100;
+	req->targets[0].count = 2;
+	data[0] = 0x01;
+	data[1] = 0x02;
+	data[2] = 0xff;
+	data[3] = 0xfe;
+	req->targets[0].data = data;
+	req->targets[0].data_len = 4;
+	memset(d, 0, sizeof(*d));
+	d->verdict = BMS_VERDICT_DENY;
+	d->rule_file = "site.policy";
+	d->rule_line = 12;
+	snprintf(d->reason, sizeof(d->reason), "write to ahu1.setpoint above its limit 30.0");
+}
+
+/* Reads the whole file: lines (records and checkpoints) counted, last record parsed. */
+static unsigned count_lines(const char *path, unsigned *checkpoints, json_t **last_record)
+{
+	struct audit_reader r;
+	assert_int_equal(audit_reader_open(&r, path), 0);
+	bool term;
+	unsigned n = 0, cps = 0;
+	if (last_record)
+		*last_record = NULL;
+	while (audit_reader_next(&r, &term) == 1) {
+		assert_true(term);
+		struct audit_line ln;
+		json_t *o;
+		audit_line_parse(r.buf, r.len, &ln, &o);
+		assert_true(ln.parsed);
+		if (ln.type == AUDIT_LINE_CHECKPOINT) {
+			cps++;
+			json_decref(o);
+		} else if (last_record) {
+			json_decref(*last_record);
+			*last_record = o;
+		} else {
+			json_decref(o);
+		}
+		n++;
+	}
+	audit_reader_close(&r);
+	if (checkpoints)
+		*checkpoints = cps;
+	return n;
+}
+
+static void tickets_become_durable_and_record_fields(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct bms_identity id;
+	struct bms_request req;
+	struct bms_decision d;
+	uint8_t data[4];
+	fill_decision(&id, &req, &d, data);
+	struct audit_event ev = { .kind = AUDIT_DECISION, .peer = &id, .req = &req, .decision = &d, .device = "ahu1",
+				  .result = AUDIT_RESULT_NOT_FORWARDED, .latency_us = 42 };
+	uint64_t t[12];
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(audit_submit(log, &ev, &t[i]), 0);
+		/* the frame buffer is reused at once: the record must already hold its copy */
+		if (i == 11)
+			memset(data, 0, sizeof(data));
+		/* one at a time, so that checkpoints land at 5 and 10 exactly (a burst
+		 * is one batch and gets one checkpoint at its end) */
+		if (i < 10)
+			assert_int_equal(audit_wait(log, t[i]), 0);
+	}
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(t[i], (uint64_t)i);
+	struct pollfd p = { .fd = audit_completion_fd(log), .events = POLLIN };
+	assert_int_equal(audit_wait(log, t[11]), 0);
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	audit_drain_completion_fd(log);
+	int failing = -1;
+	assert_true(audit_durable(log, &failing) >= 12);
+	assert_int_equal(failing, 0);
+	assert_int_equal(audit_close(log), 0);
+
+	unsigned cps;
+	json_t *last;
+	unsigned lines = count_lines(f->log, &cps, &last);
+	/* 12 records; checkpoints at 5, 10 and the final one at close (12) */
+	assert_int_equal(lines, 15);
+	assert_int_equal(cps, 3);
+	assert_int_equal(json_integer_value(json_object_get(last, "seq")), 11);
+	assert_string_equal(json_string_value(json_object_get(last, "kind")), "decision");
+	assert_string_equal(json_string_value(json_object_get(last, "decision")), "deny");
+	assert_string_equal(json_string_value(json_object_get(last, "rule")), "site.policy:12");
+	assert_string_equal(json_string_value(json_object_get(last, "device")), "ahu1");
+	assert_string_equal(json_string_value(json_object_get(last, "op")), "write");
+	assert_string_equal(json_string_value(json_object_get(last, "result")), "not_forwarded");
+	json_t *peer = json_object_get(last, "peer");
+	assert_string_equal(json_string_value(json_object_get(peer, "subject")), "CN=head-end \"A\",O=Site\\n");
+	assert_string_equal(json_string_value(json_object_get(peer, "address")), "10.1.2.3:50123");
+	assert_string_equal(json_string_value(json_object_get(peer, "role")), "operator");
+	json_t *vals = json_object_get(json_array_get(json_object_get(last, "target"), 0), "values");
+	assert_int_equal(json_array_size(vals), 2);
+	assert_int_equal(json_integer_value(json_array_get(vals, 0)), 0x0102);
+	assert_int_equal(json_integer_value(json_array_get(vals, 1)), 0xfffe);
+	json_decref(last);
+}
+
+static void reopen_continues_and_torn_tail_is_cut(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct audit_event ev = { .kind = AUDIT_START, .detail = "unit" };
+	uint64_t t;
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(audit_submit(log, &ev, &t), 0);
+	assert_int_equal(audit_close(log), 0);
+
+	/* a torn last line, as a crash mid-write leaves it */
+	int fd = open(f->log, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	const char torn[] = "{\"seq\":7,\"time\":\"2026-";
+	assert_int_equal(write(fd, torn, sizeof(torn) - 1), (ssize_t)(sizeof(torn) - 1));
+	close(fd);
+
+	assert_int_equal(audit_open(&c, &log), 0);
+	ev.kind = AUDIT_STOP;
+	assert_int_equal(audit_submit(log, &ev, &t), 0);
+	/* seq 7 is the log's own record of the cut; ours continues after it */
+	assert_int_equal(t, 8);
+	assert_int_equal(audit_close(log), 0);
+
+	json_t *last;
+	count_lines(f->log, NULL, &last);
+	assert_int_equal(json_integer_value(json_object_get(last, "seq")), 8);
+	json_decref(last);
+	/* the recovery record is there, with the byte count */
+	FILE *fp = fopen(f->log, "r");
+	char line[4096];
+	bool found = false;
+	while (fgets(line, sizeof(line), fp))
+		if (strstr(line, "\"kind\":\"log_recovered\"") && strstr(line, "22 bytes"))
+			found = true;
+	fclose(fp);
+	assert_true(found);
+}
+
+static void rotation_starts_files_with_the_last_checkpoint(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	c.rotate_bytes = 2000;
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct audit_event ev = { .kind = AUDIT_CONN_ACCEPTED, .detail = "a connection with some words in it" };
+	uint64_t t = 0;
+	for (int i = 0; i < 60; i++) {
+		assert_int_equal(audit_submit(log, &ev, &t), 0);
+		assert_int_equal(audit_wait(log, t), 0);
+	}
+	assert_int_equal(audit_close(log), 0);
+	char name[256];
+	snprintf(name, sizeof(name), "%s.000000000000", f->log);
+	struct stat st;
+	assert_int_equal(stat(name, &st), 0);
+	/* the active file starts with a checkpoint that carries the frontier */
+	FILE *fp = fopen(f->log, "r");
+	char line[AUDIT_LINE_MAX];
+	assert_non_null(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	assert_non_null(strstr(line, "\"kind\":\"checkpoint\""));
+	assert_non_null(strstr(line, "\"frontier\":["));
+	/* reopening continues the tree from the active file alone */
+	assert_int_equal(audit_open(&c, &log), 0);
+	uint64_t t2;
+	assert_int_equal(audit_submit(log, &ev, &t2), 0);
+	assert_int_equal(t2, t + 1);
+	assert_int_equal(audit_close(log), 0);
+}
+
+static void queue_limit_refuses_and_is_recorded(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	c.queue_limit = 4;
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct audit_event ev = { .kind = AUDIT_CONN_CLOSED };
+	uint64_t t;
+	int refused = 0;
+	for (int i = 0; i < 2000; i++)
+		if (audit_submit(log, &ev, &t) == -EAGAIN)
+			refused++;
+	assert_int_equal(audit_close(log), 0);
+	if (refused) {
+		FILE *fp = fopen(f->log, "r");
+		char line[4096];
+		bool found = false;
+		while (fgets(line, sizeof(line), fp))
+			if (strstr(line, "\"kind\":\"log_dropped\""))
+				found = true;
+		fclose(fp);
+		assert_true(found);
+	}
+	/* with 4 slots and 2000 submissions from a tight loop, some must have been refused */
+	assert_true(refused > 0);
+}
+
+static void bad_events_and_configs_are_refused(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	struct audit_log *log;
+	c.node = "bad node\n";
+	assert_int_equal(audit_open(&c, &log), -EINVAL);
+	c = cfg_for(f);
+	c.key_path = f->pub; /* a public key cannot sign */
+	assert_true(audit_open(&c, &log) < 0);
+	c = cfg_for(f);
+	assert_int_equal(audit_open(&c, &log), 0);
+	uint64_t t;
+	struct audit_event ev = { .kind = 0 };
+	assert_int_equal(audit_submit(log, &ev, &t), -EINVAL);
+	ev.kind = AUDIT_LOG_RECOVERED; /* the log's own kinds are not for callers */
+	assert_int_equal(audit_submit(log, &ev, &t), -EINVAL);
+	assert_int_equal(audit_close(log), 0);
+	/* a private key others can read is refused */
+	assert_int_equal(chmod(f->key, 0644), 0);
+	assert_int_equal(audit_open(&c, &log), -EPERM);
+	assert_int_equal(chmod(f->key, 0600), 0);
+}
+
+static void inconsistent_log_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct audit_event ev = { .kind = AUDIT_START };
+	uint64_t t;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(audit_submit(log, &ev, &t), 0);
+	assert_int_equal(audit_close(log), 0);
+	/* append a whole line that does not continue the sequence */
+	FILE *fp = fopen(f->log, "a");
+	fprintf(fp, "{\"seq\":9,\"kind\":\"start\",\"prev\":\"0000000000000000\"}\n");
+	fclose(fp);
+	assert_int_equal(audit_open(&c, &log), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(tickets_become_durable_and_record_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(reopen_continues_and_torn_tail_is_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(rotation_starts_files_with_the_last_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(queue_limit_refuses_and_is_recorded, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_events_and_configs_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(inconsistent_log_is_refused, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

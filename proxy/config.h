@@ -1,0 +1,142 @@
+/* proxy/config.h: the guard's and the tunnel's configuration file (types and parser).
+ *
+ * One small grammar for both (relayd habits): one statement per line, `#` comments,
+ * `NAME { ... }` blocks for devices, audit settings and limits. Every error is reported
+ * as `file:line: message` in one run, with a did-you-mean for misspelt keywords.
+ * See docs/gateway.md for the reference.
+ */
+#ifndef BMS_PROXY_CONFIG_H
+#define BMS_PROXY_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "parsers/cursor.h"
+
+#define PROXY_PATH_MAX 512
+#define PROXY_NAME_MAX 64
+#define PROXY_MAX_LISTENERS 8
+#define PROXY_MAX_NETS 32
+#define PROXY_MAX_DEVICES 64
+#define PROXY_MAX_POLICIES 8
+
+enum proxy_kind {
+	PROXY_GUARD = 0,
+	PROXY_TUNNEL,
+};
+
+struct proxy_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[80]; /* as written in the file, for messages */
+};
+
+/* A source network for the legacy plain listener: address family, address bytes, prefix. */
+struct proxy_net {
+	int family;
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+enum proxy_listen_kind {
+	PROXY_LISTEN_TLS = 0,
+	PROXY_LISTEN_PLAIN,
+};
+
+struct proxy_listener {
+	uint8_t kind; /* enum proxy_listen_kind */
+	struct proxy_addr addr;
+	unsigned nnets; /* plain listeners: sources allowed (identity = address) */
+	struct proxy_net nets[PROXY_MAX_NETS];
+};
+
+struct proxy_device {
+	char name[PROXY_NAME_MAX];
+	struct proxy_addr addr;
+	bool any_unit;            /* no `units` line: this device takes every unit id not routed elsewhere */
+	uint8_t units[32];        /* bit set of Modbus unit ids routed to this device */
+	unsigned connections;     /* pool size: connections the guard opens to the device */
+	unsigned max_in_flight;   /* requests outstanding per device connection (1 = serialised) */
+	unsigned connect_timeout_ms;
+	unsigned response_timeout_ms;
+	unsigned connect_delay_ms; /* wait after connecting before the first request */
+	unsigned backoff_max_ms;   /* reconnect back-off ceiling */
+	unsigned line;
+};
+
+enum proxy_malformed {
+	PROXY_MALFORMED_CLOSE = 0,
+	PROXY_MALFORMED_EXCEPTION, /* answer exception 03 (Illegal Data Value) where a header can be read */
+};
+
+struct proxy_limits {
+	unsigned connections;          /* in total */
+	unsigned connections_per_source;
+	unsigned handshake_timeout_ms; /* accept to verified handshake (TLS) */
+	unsigned idle_timeout_ms;
+	unsigned requests_in_flight;   /* per client connection */
+	unsigned frame_size;           /* largest ADU accepted, <= 260 */
+	unsigned buffer_size;          /* bytes queued towards one peer before it stops being read */
+	unsigned drain_timeout_ms;     /* SIGTERM: how long in-flight requests may take */
+};
+
+struct proxy_audit_conf {
+	char file[PROXY_PATH_MAX];
+	char key[PROXY_PATH_MAX];       /* signing key for checkpoints; "" = none */
+	char sync[32];                  /* "always" or a duration */
+	bool fail_open;
+};
+
+struct proxy_config {
+	char path[PROXY_PATH_MAX];
+	uint8_t kind; /* enum proxy_kind */
+
+	char user[PROXY_NAME_MAX]; /* "" = keep the current user */
+	bool syslog;
+	char node[PROXY_NAME_MAX];
+
+	unsigned nlisteners;
+	struct proxy_listener listeners[PROXY_MAX_LISTENERS];
+
+	char certificate[PROXY_PATH_MAX];
+	char key[PROXY_PATH_MAX];
+	char ca[PROXY_PATH_MAX];
+	char crl[PROXY_PATH_MAX];
+	unsigned crl_poll_ms; /* how often the CRL file's change time is checked */
+
+	/* guard */
+	unsigned npolicies;
+	char policies[PROXY_MAX_POLICIES][PROXY_PATH_MAX];
+	uint8_t malformed; /* enum proxy_malformed */
+	unsigned ndevices;
+	struct proxy_device devices[PROXY_MAX_DEVICES];
+	struct proxy_audit_conf audit;
+	bool has_audit;
+
+	/* tunnel */
+	struct proxy_addr guard;
+	char guard_host[PROXY_NAME_MAX * 4]; /* as written: the name the guard's certificate must carry */
+	char server_name[PROXY_NAME_MAX * 4];
+	unsigned connect_timeout_ms;
+	unsigned backoff_max_ms;
+
+	struct proxy_limits limits;
+};
+
+/* Parse FILE into *cfg (defaults first). Every error goes to `err` as
+ * `file:line: message`; returns 0, or -1 when there was at least one error. */
+BMS_WUR int proxy_config_load(const char *path, enum proxy_kind kind, struct proxy_config *cfg, FILE *err);
+/* The same over a string (tests); `name` is the file name used in messages. */
+BMS_WUR int proxy_config_parse(const char *name, const char *text, enum proxy_kind kind,
+			       struct proxy_config *cfg, FILE *err);
+
+/* The device that takes Modbus unit `unit`, or NULL. */
+const struct proxy_device *proxy_config_route(const struct proxy_config *cfg, uint8_t unit);
+/* True when the address is inside one of the listener's networks. */
+bool proxy_net_match(const struct proxy_listener *l, const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,917 @@
+/* proxy/guard.c: the field-side gateway: TLS and legacy listeners, client sessions,
+ * the audit-before-forward queue, reload, revocation and shutdown.
+ *
+ * Every callback is thin: it buffers bytes, calls proxy_inspect(), and acts on the
+ * verdict. TLS runs over memory BIOs: the engine never touches a socket. A session
+ * ends through session_close() only, which records the end once; its memory is
+ * freed in the last close callback of its handles.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "proxy/guard.h"
+#include "proxy/log.h"
+#include "proxy/proxy.h"
+
+#define PREAUTH_MAX_BYTES 16384 /* ciphertext buffered before the handshake completes */
+
+/* One read buffer for the whole loop: libuv calls read right after alloc, and a TLS
+ * session copies ciphertext into its BIO at once, so no connection holds one while idle. */
+static uint8_t g_rbuf[17 * 1024];
+static uint8_t g_scratch[64 * 1024];
+static struct proxy_verdict g_verdict; /* large (a decoded request); one per loop */
+
+uint64_t guard_now_ms(struct guard *g)
+{
+	return uv_now(g->loop);
+}
+
+uint64_t guard_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void audit_event(struct guard *g, struct audit_event *ev)
+{
+	uint64_t t;
+	if (!g->audit)
+		return;
+	int rc = audit_submit(g->audit, ev, &t);
+	if (rc < 0)
+		proxy_log_warn("audit: a %s record was not queued: %s", audit_kind_name(ev->kind), strerror(-rc));
+}
+
+static void audit_simple(struct guard *g, uint8_t kind, const struct bms_identity *peer, const char *detail)
+{
+	struct audit_event ev = { .kind = kind, .peer = peer, .detail = detail, .proto = BMS_PROTO_MODBUS };
+	audit_event(g, &ev);
+}
+
+/* ---- sessions: output ---- */
+
+static void session_close(struct gsession *s, const char *why);
+
+static void session_flush(struct gsession *s)
+{
+	if (!s->tls_mode || s->closing)
+		return;
+	while (BIO_ctrl_pending(s->tls.wbio) > 0) {
+		int n = BIO_read(s->tls.wbio, g_scratch, (int)sizeof(g_scratch));
+		if (n <= 0)
+			break;
+		int rc = proxy_out_write((uv_stream_t *)&s->tcp, &s->out, g_scratch, (size_t)n);
+		if (rc < 0) {
+			session_close(s, uv_strerror(rc));
+			return;
+		}
+	}
+}
+
+static void session_send(struct gsession *s, const uint8_t *buf, size_t len)
+{
+	if (s->closing)
+		return;
+	if (!s->tls_mode) {
+		int rc = proxy_out_write((uv_stream_t *)&s->tcp, &s->out, buf, len);
+		if (rc < 0)
+			session_close(s, uv_strerror(rc));
+		return;
+	}
+	int n = SSL_write(s->tls.ssl, buf, (int)len);
+	if (n != (int)len) {
+		char why[160];
+		proxy_tls_failure(s->tls.ssl, NULL, why, sizeof(why));
+		session_close(s, why);
+	}
+}
+
+/* ---- sessions: close ---- */
+
+static void session_freed(uv_handle_t *h)
+{
+	struct gsession *s = h->data;
+	if (--s->pending_closes > 0)
+		return;
+	proxy_tls_free(&s->tls);
+	free(s->reqs);
+	free(s);
+}
+
+static void guard_maybe_finish(struct guard *g);
+
+static void session_close(struct gsession *s, const char *why)
+{
+	struct guard *g = s->g;
+	if (s->closing)
+		return;
+	s->closing = true;
+	for (unsigned i = 0; i < s->nreqs; i++) {
+		struct greq *r = &s->reqs[i];
+		if (r->state == GREQ_AUDIT_WAIT)
+			proxy_list_del(&r->link);
+		else if (r->state == GREQ_QUEUED || r->state == GREQ_SENT)
+			upstream_cancel(r);
+		r->state = GREQ_FREE;
+	}
+	s->inflight = 0;
+	if (s->accepted_audited)
+		audit_simple(g, AUDIT_CONN_CLOSED, &s->id, why);
+	proxy_list_del(&s->link);
+	g->nsessions--;
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	s->pending_closes = 2;
+	uv_close((uv_handle_t *)&s->tcp, session_freed);
+	uv_close((uv_handle_t *)&s->timer, session_freed);
+	guard_maybe_finish(g);
+}
+
+/* Refused before it became a session anyone could use: recorded with the reason. */
+static void session_refuse(struct gsession *s, const char *why)
+{
+	proxy_log_info("refused %s: %s", s->id.subject[0] ? s->id.subject : "connection", why);
+	audit_simple(s->g, AUDIT_CONN_REFUSED, &s->id, why);
+	session_flush(s); /* the TLS alert, so the peer learns why */
+	session_close(s, why);
+}
+
+/* ---- sessions: input ---- */
+
+static void session_block(struct gsession *s)
+{
+	if (!s->blocked) {
+		s->blocked = true;
+		uv_read_stop((uv_stream_t *)&s->tcp);
+	}
+}
+
+static void session_pump(struct gsession *s);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+static void session_unblock(struct gsession *s)
+{
+	struct guard *g = s->g;
+	if (!s->blocked || s->closing || g->draining)
+		return;
+	if (s->inflight >= s->nreqs || s->out.queued > g->cfg.limits.buffer_size)
+		return;
+	s->blocked = false;
+	if (uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) < 0) {
+		session_close(s, "cannot read");
+		return;
+	}
+	session_pump(s);
+}
+
+static void on_out_drained(struct proxy_out *o)
+{
+	session_unblock(o->owner);
+}
+
+static struct greq *free_req(struct gsession *s)
+{
+	for (unsigned i = 0; i < s->nreqs; i++)
+		if (s->reqs[i].state == GREQ_FREE)
+			return &s->reqs[i];
+	return NULL;
+}
+
+static void audit_durable_check(struct guard *g);
+
+/* Inspect and act on every whole frame buffered; stop when a limit says so. */
+static void process_input(struct gsession *s)
+{
+	struct guard *g = s->g;
+	struct proxy_verdict *v = &g_verdict;
+	size_t off = 0;
+	bool queued = false;
+	while (!s->closing && off < s->in_len) {
+		if (s->inflight >= s->nreqs || s->out.queued > g->cfg.limits.buffer_size) {
+			session_block(s);
+			break;
+		}
+		struct proxy_inspect_ctx ctx = {
+			.cfg = &g->cfg,
+			.policy = g->policy,
+			.state = g->pstate,
+			.who = &s->id,
+			.now_us = (int64_t)guard_now_us(),
+		};
+		proxy_inspect(&ctx, s->in + off, s->in_len - off, v);
+		if (v->action == PROXY_NEED_MORE)
+			break;
+		if (v->action == PROXY_CLOSE) {
+			if (v->audit)
+				audit_event(g, &v->event);
+			proxy_log_info("closing %s: %s", s->id.subject[0] ? s->id.subject : "legacy client", v->detail);
+			session_close(s, v->detail[0] ? v->detail : "protocol error");
+			return;
+		}
+		if (v->action == PROXY_ANSWER) {
+			if (v->audit)
+				audit_event(g, &v->event);
+			session_send(s, v->answer, v->answer_len);
+			off += v->consumed;
+			continue;
+		}
+		/* PROXY_FORWARD: record first, forward once the record is durable */
+		uint64_t ticket = 0;
+		int rc = audit_submit(g->audit, &v->event, &ticket);
+		if (rc < 0 && !audit_fail_open(g->audit)) {
+			uint8_t exc[9];
+			proxy_log_err("audit: cannot record a decision (%s): refusing to forward", strerror(-rc));
+			size_t n = modbus_encode_exception(v->req.raw.modbus.tid, v->req.raw.modbus.unit,
+							   v->req.raw.modbus.fc, PROXY_EXC_PATH_UNAVAILABLE, exc);
+			session_send(s, exc, n);
+			off += v->consumed;
+			continue;
+		}
+		struct greq *r = free_req(s);
+		r->s = s;
+		r->orig_tid = v->req.raw.modbus.tid;
+		r->unit = s->in[off + 6];
+		r->fc = s->in[off + 7];
+		r->ticket = ticket;
+		r->start_us = guard_now_us();
+		r->dev = upstream_device(g, v->device);
+		r->tx = NULL;
+		r->len = (uint16_t)v->consumed;
+		memcpy(r->adu, s->in + off, v->consumed);
+		s->inflight++;
+		off += v->consumed;
+		if (rc < 0) {
+			/* fail = open: the operator chose availability over the record */
+			upstream_submit(r);
+			continue;
+		}
+		r->state = GREQ_AUDIT_WAIT;
+		proxy_list_push(&g->audit_wait, &r->link);
+		queued = true;
+	}
+	if (s->closing)
+		return;
+	if (off) {
+		memmove(s->in, s->in + off, s->in_len - off);
+		s->in_len = (uint16_t)(s->in_len - off);
+	}
+	/* with `sync` by interval the record may already be written */
+	if (queued)
+		audit_durable_check(g);
+}
+
+static void handshake_done(struct gsession *s)
+{
+	struct guard *g = s->g;
+	X509 *cert = SSL_get0_peer_certificate(s->tls.ssl);
+	if (!cert || SSL_get_verify_result(s->tls.ssl) != X509_V_OK) {
+		session_refuse(s, "no verified client certificate");
+		return;
+	}
+	if (proxy_tls_identity(cert, &s->id) < 0) {
+		session_refuse(s, "cannot read the client certificate");
+		return;
+	}
+	s->handshaken = true;
+	s->accepted_audited = true;
+	char detail[96];
+	snprintf(detail, sizeof(detail), "%s %s", SSL_get_version(s->tls.ssl), SSL_get_cipher_name(s->tls.ssl));
+	audit_simple(g, AUDIT_CONN_ACCEPTED, &s->id, detail);
+	uv_timer_again(&s->timer);
+}
+
+static void session_pump(struct gsession *s)
+{
+	if (!s->tls_mode) {
+		process_input(s);
+		return;
+	}
+	if (!s->handshaken) {
+		ERR_clear_error();
+		int r = SSL_do_handshake(s->tls.ssl);
+		if (r != 1) {
+			int e = SSL_get_error(s->tls.ssl, r);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+				session_flush(s);
+				return;
+			}
+			char why[256];
+			proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
+			if (s->verr.err)
+				snprintf(s->id.subject, sizeof(s->id.subject), "%s", s->verr.subject);
+			session_refuse(s, why);
+			return;
+		}
+		handshake_done(s);
+		if (s->closing)
+			return;
+	}
+	process_input(s);
+	while (!s->closing && !s->blocked && s->in_len < sizeof(s->in)) {
+		ERR_clear_error();
+		int n = SSL_read(s->tls.ssl, s->in + s->in_len, (int)(sizeof(s->in) - s->in_len));
+		if (n > 0) {
+			s->in_len = (uint16_t)(s->in_len + n);
+			process_input(s);
+			continue;
+		}
+		int e = SSL_get_error(s->tls.ssl, n);
+		if (e == SSL_ERROR_WANT_READ)
+			break;
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			session_flush(s);
+			session_close(s, "peer closed the TLS session");
+			return;
+		}
+		char why[256];
+		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
+		session_close(s, why);
+		return;
+	}
+	session_flush(s);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct gsession *s = h->data;
+	(void)suggested;
+	if (s->tls_mode) {
+		buf->base = (char *)g_rbuf;
+		buf->len = sizeof(g_rbuf);
+	} else {
+		buf->base = (char *)s->in + s->in_len;
+		buf->len = sizeof(s->in) - s->in_len;
+	}
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct gsession *s = st->data;
+	if (s->closing)
+		return;
+	if (n == 0 || n == UV_ENOBUFS)
+		return;
+	if (n < 0) {
+		session_close(s, n == UV_EOF ? "peer closed the connection" : uv_strerror((int)n));
+		return;
+	}
+	s->last_activity_ms = guard_now_ms(s->g);
+	if (!s->tls_mode) {
+		s->in_len = (uint16_t)(s->in_len + n);
+		process_input(s);
+		return;
+	}
+	if (!s->handshaken && BIO_ctrl_pending(s->tls.rbio) + (size_t)n > PREAUTH_MAX_BYTES) {
+		session_refuse(s, "too many bytes before the handshake completed");
+		return;
+	}
+	if (BIO_write(s->tls.rbio, buf->base, (int)n) != (int)n) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_pump(s);
+}
+
+static void on_session_timer(uv_timer_t *t)
+{
+	struct gsession *s = t->data;
+	struct guard *g = s->g;
+	if (s->closing)
+		return;
+	if (!s->handshaken) {
+		session_refuse(s, "handshake timeout");
+		return;
+	}
+	uint64_t now = guard_now_ms(g), idle = g->cfg.limits.idle_timeout_ms;
+	if (s->inflight == 0 && now - s->last_activity_ms >= idle) {
+		session_close(s, "idle timeout");
+		return;
+	}
+	uint64_t left = s->inflight ? idle : idle - (now - s->last_activity_ms);
+	uv_timer_start(&s->timer, on_session_timer, left ? left : 1, idle);
+}
+
+/* ---- requests: audit completion, device answers ---- */
+
+static void audit_durable_check(struct guard *g)
+{
+	int failing = 0;
+	uint64_t durable = audit_durable(g->audit, &failing);
+	bool refuse = failing && !audit_fail_open(g->audit);
+	if (failing)
+		proxy_log_err("audit trail failing (%s): %s", strerror(failing),
+			      refuse ? "refusing to forward" : "forwarding anyway (fail = open)");
+	while (!proxy_list_empty(&g->audit_wait)) {
+		struct greq *r = proxy_container_of(g->audit_wait.next, struct greq, link);
+		if (!failing && r->ticket >= durable)
+			break;
+		proxy_list_del(&r->link);
+		if (refuse) {
+			guard_complete(r, NULL, 0, AUDIT_RESULT_NOT_FORWARDED, PROXY_EXC_PATH_UNAVAILABLE);
+			continue;
+		}
+		if (!r->dev) {
+			guard_complete(r, NULL, 0, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+			continue;
+		}
+		upstream_submit(r);
+	}
+}
+
+static void on_audit_ready(uv_poll_t *p, int status, int events)
+{
+	struct guard *g = p->data;
+	(void)events;
+	if (status < 0)
+		return;
+	audit_drain_completion_fd(g->audit);
+	audit_durable_check(g);
+}
+
+void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t result, uint8_t exception)
+{
+	struct gsession *s = r->s;
+	struct guard *g = s->g;
+	if (r->state == GREQ_FREE)
+		return;
+	r->state = GREQ_FREE;
+	r->tx = NULL;
+	if (s->closing)
+		return;
+	if (adu) {
+		session_send(s, adu, len);
+	} else {
+		uint8_t exc[9];
+		size_t n = modbus_encode_exception(r->orig_tid, r->unit, r->fc, exception, exc);
+		session_send(s, exc, n);
+	}
+	session_flush(s);
+	struct audit_event ev = {
+		.kind = AUDIT_RESULT,
+		.peer = &s->id,
+		.proto = BMS_PROTO_MODBUS,
+		.ref = r->ticket,
+		.result = result,
+		.exception = exception,
+		.latency_us = guard_now_us() - r->start_us,
+	};
+	audit_event(g, &ev);
+	if (s->inflight)
+		s->inflight--;
+	s->last_activity_ms = guard_now_ms(g);
+	if (g->draining) {
+		if (s->inflight == 0)
+			session_close(s, "guard shutting down");
+		return;
+	}
+	session_unblock(s);
+}
+
+/* ---- accepting ---- */
+
+static unsigned count_source(struct guard *g, const struct sockaddr_storage *a)
+{
+	unsigned n = 0;
+	for (struct proxy_list *e = g->sessions.next; e != &g->sessions; e = e->next) {
+		struct gsession *o = proxy_container_of(e, struct gsession, link);
+		if (o->id.addr.ss_family != a->ss_family)
+			continue;
+		if (a->ss_family == AF_INET &&
+		    ((const struct sockaddr_in *)(const void *)&o->id.addr)->sin_addr.s_addr ==
+			    ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr)
+			n++;
+		else if (a->ss_family == AF_INET6 &&
+			 memcmp(&((const struct sockaddr_in6 *)(const void *)&o->id.addr)->sin6_addr,
+				&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr, 16) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct guard *g = server->loop->data;
+	const struct proxy_listener *l = server->data;
+	if (status < 0 || g->draining)
+		return;
+	struct gsession *s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	s->g = g;
+	s->out.owner = s;
+	s->out.drained = on_out_drained;
+	uv_tcp_init(g->loop, &s->tcp);
+	uv_timer_init(g->loop, &s->timer);
+	s->tcp.data = s;
+	s->timer.data = s;
+	proxy_list_push(&g->sessions, &s->link);
+	g->nsessions++;
+	if (uv_accept(server, (uv_stream_t *)&s->tcp) < 0) {
+		session_close(s, "accept failed");
+		return;
+	}
+	int alen = sizeof(s->id.addr);
+	uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&s->id.addr, &alen);
+	s->id.addr_len = (socklen_t)alen;
+	uv_tcp_nodelay(&s->tcp, 1);
+	s->last_activity_ms = guard_now_ms(g);
+	s->tls_mode = l->kind == PROXY_LISTEN_TLS;
+
+	if (g->nsessions > g->cfg.limits.connections) {
+		session_refuse(s, "connection limit reached");
+		return;
+	}
+	if (count_source(g, &s->id.addr) > g->cfg.limits.connections_per_source) {
+		session_refuse(s, "per-source connection limit reached");
+		return;
+	}
+	s->nreqs = g->cfg.limits.requests_in_flight;
+	if (!s->tls_mode) {
+		if (!proxy_net_match(l, (const struct sockaddr *)&s->id.addr)) {
+			session_refuse(s, "source address not allowed on the plain listener");
+			return;
+		}
+		s->id.authenticated = false;
+		s->handshaken = true;
+		s->accepted_audited = true;
+		audit_simple(g, AUDIT_CONN_ACCEPTED, &s->id, "plain Modbus/TCP (legacy listener)");
+	} else {
+		if (proxy_tls_start(&s->tls, g->tls_ctx, true, NULL, &s->verr) < 0) {
+			session_refuse(s, "out of memory");
+			return;
+		}
+	}
+	s->reqs = calloc(s->nreqs, sizeof(*s->reqs));
+	if (!s->reqs) {
+		session_refuse(s, "out of memory");
+		return;
+	}
+	uint64_t first = s->tls_mode ? g->cfg.limits.handshake_timeout_ms : g->cfg.limits.idle_timeout_ms;
+	uv_timer_start(&s->timer, on_session_timer, first, g->cfg.limits.idle_timeout_ms);
+	if (uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) < 0)
+		session_close(s, "cannot read");
+	s->reading = true;
+}
+
+/* ---- reload and revocation ---- */
+
+static int load_policy(const struct proxy_config *cfg, struct bms_policy **out, bool log_errors, FILE *errs)
+{
+	struct bms_diag diags;
+	const char *files[PROXY_MAX_POLICIES];
+	for (unsigned i = 0; i < cfg->npolicies; i++)
+		files[i] = cfg->policies[i];
+	bms_diag_init(&diags);
+	int rc = bms_policy_load(files, cfg->npolicies, out, &diags);
+	if (rc < 0 || diags.warnings) {
+		if (errs)
+			bms_diag_print(&diags, errs);
+		else if (log_errors) {
+			char *buf = NULL;
+			size_t len = 0;
+			FILE *m = open_memstream(&buf, &len);
+			if (m) {
+				bms_diag_print(&diags, m);
+				fclose(m);
+				for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+					proxy_log(rc < 0 ? LOG_ERR : LOG_WARNING, "%s", line);
+				free(buf);
+			}
+		}
+	}
+	bms_diag_free(&diags);
+	return rc;
+}
+
+static void revocation_sweep(struct guard *g)
+{
+	struct proxy_list *e = g->sessions.next;
+	while (e != &g->sessions) {
+		struct gsession *s = proxy_container_of(e, struct gsession, link);
+		e = e->next; /* session_close unlinks s */
+		if (!s->tls_mode || !s->handshaken || s->closing)
+			continue;
+		int v = proxy_tls_reverify(g->tls_ctx, s->tls.ssl);
+		if (v == X509_V_OK)
+			continue;
+		char why[200];
+		snprintf(why, sizeof(why), "certificate no longer valid: %s", X509_verify_cert_error_string(v));
+		proxy_log_info("closing %s: %s", s->id.subject, why);
+		session_close(s, why);
+	}
+}
+
+static void reload_tls(struct guard *g, const char *what)
+{
+	SSL_CTX *ctx = NULL;
+	char why[512];
+	if (proxy_tls_ctx_new(&g->cfg, true, &ctx, why, sizeof(why)) < 0) {
+		proxy_log_err("reload of %s failed, keeping the previous ones: %s", what, why);
+		return;
+	}
+	SSL_CTX_free(g->tls_ctx); /* live sessions keep theirs through their SSL object */
+	g->tls_ctx = ctx;
+	proxy_log_info("reloaded %s", what);
+	audit_simple(g, AUDIT_CERTS_RELOADED, NULL, what);
+	revocation_sweep(g);
+}
+
+static void reload(struct guard *g)
+{
+	struct bms_policy *p = NULL;
+	if (load_policy(&g->cfg, &p, true, NULL) < 0) {
+		proxy_log_err("policy reload failed: keeping the running policy");
+	} else {
+		/* decisions copy what they need into the audit record at once: nothing borrows the old one now */
+		bms_policy_free(g->policy);
+		g->policy = p;
+		struct audit_event ev = {
+			.kind = AUDIT_POLICY_LOADED,
+			.detail = g->cfg.policies[0],
+			.hash = bms_policy_hash(p),
+		};
+		audit_event(g, &ev);
+		proxy_log_info("policy reloaded (%zu rules, sha256 %.16s...)", bms_policy_rule_count(p), bms_policy_hash(p));
+	}
+	bool has_tls = false;
+	for (unsigned i = 0; i < g->cfg.nlisteners; i++)
+		if (g->cfg.listeners[i].kind == PROXY_LISTEN_TLS)
+			has_tls = true;
+	if (has_tls)
+		reload_tls(g, "certificate, key, CA and CRL");
+}
+
+static void on_crl_change(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *curr)
+{
+	struct guard *g = h->data;
+	(void)prev;
+	(void)curr;
+	if (status < 0) {
+		proxy_log_warn("CRL %s: %s", g->cfg.crl, uv_strerror(status));
+		return;
+	}
+	reload_tls(g, "CRL (file changed)");
+}
+
+/* ---- shutdown ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void close_if(uv_handle_t *h)
+{
+	if (h->loop && !uv_is_closing(h))
+		uv_close(h, on_handle_closed);
+}
+
+static void guard_maybe_finish(struct guard *g)
+{
+	if (!g->draining || g->stopped || g->nsessions > 0)
+		return;
+	g->stopped = true;
+	upstream_close_all(g);
+	close_if((uv_handle_t *)&g->sig_hup);
+	close_if((uv_handle_t *)&g->sig_term);
+	close_if((uv_handle_t *)&g->sig_int);
+	close_if((uv_handle_t *)&g->drain_timer);
+	if (g->crl_polling)
+		close_if((uv_handle_t *)&g->crl_poll);
+	close_if((uv_handle_t *)&g->audit_poll);
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+	struct guard *g = t->data;
+	proxy_log_warn("drain deadline reached: closing %u connections with requests in flight", g->nsessions);
+	while (!proxy_list_empty(&g->sessions)) {
+		struct gsession *s = proxy_container_of(g->sessions.next, struct gsession, link);
+		session_close(s, "guard shutting down (drain deadline)");
+	}
+	guard_maybe_finish(g);
+}
+
+static void guard_drain(struct guard *g, const char *why)
+{
+	if (g->draining)
+		return;
+	g->draining = true;
+	proxy_log_info("%s: draining %u connections", why, g->nsessions);
+	for (unsigned i = 0; i < g->nlisteners; i++)
+		close_if((uv_handle_t *)&g->listeners[i]);
+	struct proxy_list *e = g->sessions.next;
+	while (e != &g->sessions) {
+		struct gsession *s = proxy_container_of(e, struct gsession, link);
+		e = e->next;
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		if (s->inflight == 0)
+			session_close(s, "guard shutting down");
+	}
+	uv_timer_start(&g->drain_timer, on_drain_deadline, g->cfg.limits.drain_timeout_ms, 0);
+	guard_maybe_finish(g);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct guard *g = h->data;
+	if (signum == SIGHUP) {
+		proxy_log_info("SIGHUP: reloading policy and certificates");
+		reload(g);
+		return;
+	}
+	guard_drain(g, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- start-up ---- */
+
+static int drop_privileges(const char *user)
+{
+	if (!user[0])
+		return 0;
+	if (geteuid() != 0) {
+		proxy_log_info("not running as root: staying user %u (user %s ignored)", (unsigned)geteuid(), user);
+		return 0;
+	}
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		proxy_log_err("user %s: no such user", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		proxy_log_err("cannot become user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		proxy_log_err("dropped to %s but could become root again: refusing to run", user);
+		return -1;
+	}
+	proxy_log_info("running as user %s", user);
+	return 0;
+}
+
+int proxy_guard_check(const struct proxy_config *cfg, FILE *out)
+{
+	int rc = 0;
+	struct bms_policy *p = NULL;
+	if (load_policy(cfg, &p, false, out) < 0)
+		rc = -1;
+	bms_policy_free(p);
+	for (unsigned i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].kind == PROXY_LISTEN_TLS) {
+			SSL_CTX *ctx = NULL;
+			char why[512];
+			if (proxy_tls_ctx_new(cfg, true, &ctx, why, sizeof(why)) < 0) {
+				fprintf(out, "%s: %s\n", cfg->path, why);
+				rc = -1;
+			}
+			SSL_CTX_free(ctx);
+			break;
+		}
+	return rc;
+}
+
+static int open_audit(struct guard *g)
+{
+	struct audit_config ac = {
+		.path = g->cfg.audit.file,
+		.node = g->cfg.node,
+		.key_path = g->cfg.audit.key[0] ? g->cfg.audit.key : NULL,
+		.fail_open = g->cfg.audit.fail_open,
+	};
+	if (strcmp(g->cfg.audit.sync, "always") == 0) {
+		ac.sync_always = 1;
+	} else {
+		char *end;
+		unsigned long v = strtoul(g->cfg.audit.sync, &end, 10);
+		ac.sync_interval_ms = (unsigned)(strcmp(end, "s") == 0 ? v * 1000 : strcmp(end, "m") == 0 ? v * 60000 : v);
+	}
+	int rc = audit_open(&ac, &g->audit);
+	if (rc < 0) {
+		proxy_log_err("audit log %s: %s", g->cfg.audit.file, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+int proxy_guard_run(const struct proxy_config *cfg)
+{
+	struct guard *g = calloc(1, sizeof(*g));
+	int rc = 1;
+	char why[512];
+	if (!g)
+		return 1;
+	memcpy(&g->cfg, cfg, sizeof(*cfg));
+	g->loop = uv_default_loop();
+	g->loop->data = g;
+	proxy_list_init(&g->sessions);
+	proxy_list_init(&g->audit_wait);
+
+	if (load_policy(&g->cfg, &g->policy, true, NULL) < 0) {
+		proxy_log_err("policy: cannot start without a valid policy");
+		goto out;
+	}
+	g->pstate = bms_policy_state_new(0);
+	if (!g->pstate)
+		goto out;
+	bool has_tls = false;
+	for (unsigned i = 0; i < g->cfg.nlisteners; i++)
+		if (g->cfg.listeners[i].kind == PROXY_LISTEN_TLS)
+			has_tls = true;
+	if (has_tls && proxy_tls_ctx_new(&g->cfg, true, &g->tls_ctx, why, sizeof(why)) < 0) {
+		proxy_log_err("%s", why);
+		goto out;
+	}
+	if (has_tls && !g->cfg.crl[0])
+		proxy_log_warn("no 'crl' configured: revoked certificates are not refused");
+	if (open_audit(g) < 0)
+		goto out;
+
+	for (unsigned i = 0; i < g->cfg.nlisteners; i++) {
+		uv_tcp_t *t = &g->listeners[i];
+		const struct proxy_listener *l = &g->cfg.listeners[i];
+		uv_tcp_init(g->loop, t);
+		t->data = (void *)(uintptr_t)l;
+		g->nlisteners++;
+		int e = uv_tcp_bind(t, (const struct sockaddr *)&l->addr.ss, 0);
+		if (e == 0)
+			e = uv_listen((uv_stream_t *)t, 511, on_connection);
+		if (e < 0) {
+			proxy_log_err("listen %s: %s", l->addr.text, uv_strerror(e));
+			goto out_loop;
+		}
+	}
+	if (upstream_init(g) < 0)
+		goto out_loop;
+	if (drop_privileges(g->cfg.user) < 0)
+		goto out_loop;
+
+	uv_signal_init(g->loop, &g->sig_hup);
+	uv_signal_init(g->loop, &g->sig_term);
+	uv_signal_init(g->loop, &g->sig_int);
+	g->sig_hup.data = g->sig_term.data = g->sig_int.data = g;
+	uv_signal_start(&g->sig_hup, on_signal, SIGHUP);
+	uv_signal_start(&g->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&g->sig_int, on_signal, SIGINT);
+	uv_timer_init(g->loop, &g->drain_timer);
+	g->drain_timer.data = g;
+	uv_poll_init(g->loop, &g->audit_poll, audit_completion_fd(g->audit));
+	g->audit_poll.data = g;
+	uv_poll_start(&g->audit_poll, UV_READABLE, on_audit_ready);
+	if (has_tls && g->cfg.crl[0]) {
+		uv_fs_poll_init(g->loop, &g->crl_poll);
+		g->crl_poll.data = g;
+		uv_fs_poll_start(&g->crl_poll, on_crl_change, g->cfg.crl, g->cfg.crl_poll_ms);
+		g->crl_polling = true;
+	}
+	{
+		char detail[256];
+		size_t off = (size_t)snprintf(detail, sizeof(detail), "bmsgate %s guard listening on", BMS_VERSION);
+		for (unsigned i = 0; i < g->cfg.nlisteners && off < sizeof(detail); i++)
+			off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s %s",
+						g->cfg.listeners[i].kind == PROXY_LISTEN_TLS ? "tls" : "plain",
+						g->cfg.listeners[i].addr.text);
+		audit_simple(g, AUDIT_START, NULL, detail);
+		struct audit_event ev = { .kind = AUDIT_POLICY_LOADED, .detail = g->cfg.policies[0],
+					  .hash = bms_policy_hash(g->policy) };
+		audit_event(g, &ev);
+		proxy_log_info("%s", detail + strlen("bmsgate ") + strlen(BMS_VERSION) + 1);
+	}
+	/* readiness line for scripts and supervisors: everything is bound and loaded */
+	proxy_log_info("ready");
+	uv_run(g->loop, UV_RUN_DEFAULT);
+	audit_simple(g, AUDIT_STOP, NULL, "stopped");
+	rc = 0;
+	goto out_close;
+out_loop:
+	g->draining = true;
+	for (unsigned i = 0; i < g->nlisteners; i++)
+		close_if((uv_handle_t *)&g->listeners[i]);
+	g->stopped = false;
+	guard_maybe_finish(g);
+	uv_run(g->loop, UV_RUN_DEFAULT);
+out_close:
+	uv_loop_close(g->loop);
+out:
+	if (g->audit) {
+		int e = audit_close(g->audit);
+		if (e < 0) {
+			proxy_log_err("audit log: closing: %s", strerror(-e));
+			rc = 1;
+		}
+	}
+	upstream_free(g);
+	SSL_CTX_free(g->tls_ctx);
+	bms_policy_free(g->policy);
+	bms_policy_state_free(g->pstate);
+	free(g);
+	return rc;
+}

@@ -1,0 +1,143 @@
+/* proxy/guard.h: the guard's run-time objects, shared by guard.c (listeners, client
+ * sessions, reload, shutdown) and upstream.c (the per-device connection pool). */
+#ifndef BMS_PROXY_GUARD_H
+#define BMS_PROXY_GUARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "audit/audit.h"
+#include "policies/identity.h"
+#include "policies/policy.h"
+#include "proxy/config.h"
+#include "proxy/inspect.h"
+#include "proxy/stream.h"
+#include "proxy/tls.h"
+#include "proxy/txmap.h"
+
+#define GUARD_IN_CAP 512 /* plaintext bytes buffered per client: two largest ADUs */
+
+struct guard;
+struct gsession;
+struct gdevice;
+
+enum greq_state {
+	GREQ_FREE = 0,
+	GREQ_AUDIT_WAIT, /* decided; waiting until its audit record is durable */
+	GREQ_QUEUED,     /* waiting for a free slot on a device connection */
+	GREQ_SENT,       /* on a device connection, waiting for the answer */
+};
+
+/* One forwarded request. Slots belong to their session (a fixed array). */
+struct greq {
+	struct gsession *s;       /* borrowed: the owning session */
+	struct proxy_list link;   /* in guard->audit_wait or device->queue */
+	uint8_t state;            /* enum greq_state */
+	uint16_t orig_tid;
+	uint8_t unit, fc;
+	uint64_t ticket;          /* audit ticket of the decision */
+	uint64_t start_us;
+	struct gdevice *dev;      /* borrowed */
+	struct proxy_tx *tx;      /* borrowed: the slot on the device connection while SENT */
+	uint16_t len;
+	uint8_t adu[MODBUS_MAX_ADU];
+};
+
+struct gsession {
+	uv_tcp_t tcp;             /* first: handles point back through data */
+	uv_timer_t timer;         /* handshake, then idle */
+	struct guard *g;          /* borrowed */
+	struct proxy_list link;   /* in guard->sessions */
+	struct proxy_tls tls;     /* ssl NULL on a plain (legacy) listener */
+	struct proxy_tls_verr verr;
+	struct proxy_out out;
+	struct bms_identity id;
+	bool tls_mode, handshaken, closing, reading, blocked, accepted_audited;
+	unsigned pending_closes;
+	unsigned inflight;        /* requests taken but not answered */
+	uint64_t last_activity_ms;
+	uint16_t in_len;
+	uint8_t in[GUARD_IN_CAP];
+	unsigned nreqs;
+	struct greq *reqs;        /* owns: requests_in_flight slots, allocated after the handshake */
+};
+
+enum upconn_state {
+	UP_DOWN = 0,
+	UP_CONNECTING,
+	UP_DELAY,   /* connected, waiting connect-delay before the first request */
+	UP_READY,
+	UP_CLOSING, /* uv_close issued; back to DOWN in the close callback */
+};
+
+struct upconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;         /* connect timeout, connect delay, response deadline */
+	uv_connect_t creq;
+	struct gdevice *dev;      /* borrowed */
+	uint8_t state;            /* enum upconn_state */
+	bool timer_ready;
+	struct proxy_out out;
+	struct proxy_txmap map;
+	size_t in_len;
+	uint8_t in[GUARD_IN_CAP];
+};
+
+struct gdevice {
+	const struct proxy_device *conf; /* borrowed from guard->cfg */
+	struct guard *g;
+	struct proxy_list queue;  /* greq waiting for a connection slot */
+	unsigned nconns;
+	struct upconn *conns;     /* owns */
+	unsigned backoff_ms;
+	uint64_t retry_at_ms;
+	int last_error;           /* libuv error of the last failed connect */
+};
+
+struct guard {
+	uv_loop_t *loop;
+	struct proxy_config cfg;
+	const char *config_path;
+
+	SSL_CTX *tls_ctx;               /* owns; sessions hold their own reference through SSL */
+	struct bms_policy *policy;      /* owns */
+	struct bms_policy_state *pstate; /* owns; survives reloads */
+	struct audit_log *audit;        /* owns */
+
+	unsigned nlisteners;
+	uv_tcp_t listeners[PROXY_MAX_LISTENERS];
+	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_poll_t audit_poll;
+	uv_fs_poll_t crl_poll;
+	uv_timer_t drain_timer;
+	bool crl_polling;
+
+	struct proxy_list sessions;
+	unsigned nsessions;
+	struct proxy_list audit_wait;   /* greq in ticket order */
+
+	unsigned ndevices;
+	struct gdevice devices[PROXY_MAX_DEVICES];
+
+	bool draining, stopped;
+	int exit_code;
+};
+
+/* guard.c, for upstream.c */
+/* The request is done: send `adu` (the device's answer, own tid restored) to the client, or,
+ * when adu is NULL, the exception `exception`; record the result; free the slot. */
+void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t result, uint8_t exception);
+uint64_t guard_now_ms(struct guard *g);
+uint64_t guard_now_us(void);
+
+/* upstream.c */
+BMS_WUR int upstream_init(struct guard *g);
+void upstream_submit(struct greq *r);    /* queue a request for its device and send when a slot frees */
+void upstream_cancel(struct greq *r);    /* the session is closing: forget the request */
+void upstream_close_all(struct guard *g);
+void upstream_free(struct guard *g);
+struct gdevice *upstream_device(struct guard *g, const struct proxy_device *conf);
+
+#endif

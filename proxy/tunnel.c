@@ -1,0 +1,516 @@
+/* proxy/tunnel.c: the controller-side tunnel.
+ *
+ * Listens plain on a local address (the head-end points at it instead of the
+ * device) and carries each connection over mutual TLS to a guard, as a Modbus/TCP
+ * Security client with its own certificate, verifying the guard's certificate to
+ * the site CA and its name. It does not inspect: the guard does. Dialling the
+ * guard retries with back-off (100 ms doubling up to `backoff`) until
+ * `connect-timeout`; a refused certificate is reported with which certificate and
+ * why, and not retried (retrying cannot fix it). Exceptions from the guard are
+ * bytes like any other: they pass through unchanged.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "proxy/log.h"
+#include "proxy/proxy.h"
+#include "proxy/stream.h"
+#include "proxy/tls.h"
+
+#define TUN_PEND_CAP 2048 /* head-end bytes held while the TLS session is being set up */
+
+struct tunnel;
+
+enum { UPH_NONE = 0, UPH_OPEN, UPH_CLOSING };
+
+struct tsess {
+	uv_tcp_t client;
+	uv_tcp_t up;
+	uv_timer_t timer;
+	uv_connect_t creq;
+	struct tunnel *t;            /* borrowed */
+	struct proxy_list link;
+	struct proxy_tls tls;
+	struct proxy_tls_verr verr;
+	struct proxy_out cout, uout; /* towards the head-end, towards the guard */
+	uint8_t up_handle;           /* UPH_* */
+	bool connected, handshaken, closing, client_blocked, up_blocked;
+	unsigned pending_closes;
+	unsigned backoff_ms;
+	uint64_t start_ms;
+	size_t pend_len;
+	uint8_t pend[TUN_PEND_CAP];
+};
+
+struct tunnel {
+	uv_loop_t *loop;
+	struct proxy_config cfg;
+	SSL_CTX *ctx;
+	uv_tcp_t listener;
+	uv_signal_t sig_hup, sig_term, sig_int;
+	struct proxy_list sessions;
+	unsigned nsessions;
+	bool stopping;
+	uint64_t retry_at_ms; /* after a failed dial, new connections wait until then */
+	unsigned streak_ms;
+};
+
+static uint8_t t_rbuf[17 * 1024];
+static uint8_t t_scratch[64 * 1024];
+
+static void tsess_close(struct tsess *s, const char *why);
+
+static void tsess_release(uv_handle_t *h)
+{
+	struct tsess *s = h->data;
+	if (--s->pending_closes > 0)
+		return;
+	proxy_tls_free(&s->tls);
+	free(s);
+}
+
+static void tsess_close(struct tsess *s, const char *why)
+{
+	struct tunnel *t = s->t;
+	if (s->closing)
+		return;
+	s->closing = true;
+	if (why)
+		proxy_log_info("connection from the head-end closed: %s", why);
+	proxy_list_del(&s->link);
+	t->nsessions--;
+	s->pending_closes = 2;
+	uv_close((uv_handle_t *)&s->client, tsess_release);
+	uv_close((uv_handle_t *)&s->timer, tsess_release);
+	if (s->up_handle == UPH_OPEN) {
+		s->pending_closes++;
+		s->up_handle = UPH_CLOSING;
+		uv_close((uv_handle_t *)&s->up, tsess_release);
+	} else if (s->up_handle == UPH_CLOSING) {
+		s->pending_closes++; /* the retry close callback sees `closing` and releases */
+	}
+}
+
+static void up_flush(struct tsess *s)
+{
+	while (!s->closing && BIO_ctrl_pending(s->tls.wbio) > 0) {
+		int n = BIO_read(s->tls.wbio, t_scratch, (int)sizeof(t_scratch));
+		if (n <= 0)
+			break;
+		int rc = proxy_out_write((uv_stream_t *)&s->up, &s->uout, t_scratch, (size_t)n);
+		if (rc < 0) {
+			tsess_close(s, uv_strerror(rc));
+			return;
+		}
+	}
+	if (!s->closing && s->uout.queued > s->t->cfg.limits.buffer_size && !s->client_blocked) {
+		s->client_blocked = true;
+		uv_read_stop((uv_stream_t *)&s->client);
+	}
+}
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+static void tls_to_client(struct tsess *s)
+{
+	while (!s->closing && !s->up_blocked) {
+		ERR_clear_error();
+		int n = SSL_read(s->tls.ssl, t_scratch, (int)sizeof(t_scratch));
+		if (n > 0) {
+			int rc = proxy_out_write((uv_stream_t *)&s->client, &s->cout, t_scratch, (size_t)n);
+			if (rc < 0) {
+				tsess_close(s, uv_strerror(rc));
+				return;
+			}
+			if (s->cout.queued > s->t->cfg.limits.buffer_size) {
+				s->up_blocked = true;
+				uv_read_stop((uv_stream_t *)&s->up);
+			}
+			continue;
+		}
+		int e = SSL_get_error(s->tls.ssl, n);
+		if (e == SSL_ERROR_WANT_READ)
+			break;
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			tsess_close(s, "the guard closed the session");
+			return;
+		}
+		char why[256];
+		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
+		proxy_log_warn("TLS to guard %s: %s", s->t->cfg.guard.text, why);
+		tsess_close(s, why);
+		return;
+	}
+	up_flush(s);
+}
+
+static void send_plain(struct tsess *s, const uint8_t *buf, size_t len)
+{
+	ERR_clear_error();
+	int n = SSL_write(s->tls.ssl, buf, (int)len);
+	if (n != (int)len) {
+		char why[256];
+		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
+		tsess_close(s, why);
+		return;
+	}
+	up_flush(s);
+}
+
+static void up_pump(struct tsess *s)
+{
+	if (!s->handshaken) {
+		ERR_clear_error();
+		int r = SSL_do_handshake(s->tls.ssl);
+		if (r != 1) {
+			int e = SSL_get_error(s->tls.ssl, r);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+				up_flush(s);
+				return;
+			}
+			char why[256];
+			proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
+			/* name both ends: the operator must know whose certificate to look at */
+			proxy_log_err("TLS handshake with guard %s (expected name %s) failed: %s%s", s->t->cfg.guard.text,
+				      s->t->cfg.server_name, why,
+				      s->verr.err ? " [the guard's certificate]"
+						  : " [if the guard refused us: check our certificate " /* */
+						    "and that the guard trusts its CA]");
+			up_flush(s);
+			tsess_close(s, "TLS handshake failed");
+			return;
+		}
+		s->handshaken = true;
+		uv_timer_stop(&s->timer);
+		proxy_log_info("connected to guard %s (%s, %s)", s->t->cfg.guard.text, SSL_get_version(s->tls.ssl),
+			       SSL_get_cipher_name(s->tls.ssl));
+		if (s->pend_len) {
+			size_t n = s->pend_len;
+			s->pend_len = 0;
+			send_plain(s, s->pend, n);
+			if (s->closing)
+				return;
+		}
+		if (s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
+			s->client_blocked = false;
+			uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
+		}
+	}
+	tls_to_client(s);
+}
+
+static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	buf->base = (char *)t_rbuf;
+	buf->len = sizeof(t_rbuf);
+}
+
+static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct tsess *s = st->data;
+	if (s->closing || n == 0)
+		return;
+	if (n < 0) {
+		if (!s->handshaken)
+			proxy_log_err("guard %s closed the connection during the handshake: it refused our certificate, "
+				      "or it is not a guard", s->t->cfg.guard.text);
+		tsess_close(s, n == UV_EOF ? "the guard closed the connection" : uv_strerror((int)n));
+		return;
+	}
+	if (BIO_write(s->tls.rbio, buf->base, (int)n) != (int)n) {
+		tsess_close(s, "out of memory");
+		return;
+	}
+	up_pump(s);
+}
+
+static void on_up_drained(struct proxy_out *o)
+{
+	struct tsess *s = o->owner;
+	if (s->closing || !s->client_blocked || !s->handshaken)
+		return;
+	s->client_blocked = false;
+	uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
+}
+
+static void on_client_drained(struct proxy_out *o)
+{
+	struct tsess *s = o->owner;
+	if (s->closing || !s->up_blocked)
+		return;
+	s->up_blocked = false;
+	uv_read_start((uv_stream_t *)&s->up, up_alloc, up_read);
+	tls_to_client(s);
+}
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct tsess *s = h->data;
+	(void)suggested;
+	if (s->handshaken) {
+		buf->base = (char *)t_rbuf;
+		buf->len = sizeof(t_rbuf);
+	} else {
+		buf->base = (char *)s->pend + s->pend_len;
+		buf->len = sizeof(s->pend) - s->pend_len;
+	}
+}
+
+static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct tsess *s = st->data;
+	if (s->closing || n == 0)
+		return;
+	if (n == UV_ENOBUFS) {
+		s->client_blocked = true;
+		uv_read_stop(st);
+		return;
+	}
+	if (n < 0) {
+		tsess_close(s, n == UV_EOF ? NULL : uv_strerror((int)n));
+		return;
+	}
+	if (!s->handshaken) {
+		s->pend_len += (size_t)n;
+		if (s->pend_len == sizeof(s->pend)) {
+			s->client_blocked = true;
+			uv_read_stop(st);
+		}
+		return;
+	}
+	send_plain(s, (const uint8_t *)buf->base, (size_t)n);
+}
+
+static void dial(struct tsess *s);
+
+static void on_timer(uv_timer_t *h)
+{
+	struct tsess *s = h->data;
+	if (s->closing)
+		return;
+	if (s->up_handle == UPH_NONE) {
+		dial(s); /* back-off over */
+		return;
+	}
+	proxy_log_err("guard %s: no TLS session within %u ms", s->t->cfg.guard.text, s->t->cfg.connect_timeout_ms);
+	tsess_close(s, "guard unreachable");
+}
+
+static void up_closed_for_retry(uv_handle_t *h)
+{
+	struct tsess *s = h->data;
+	s->up_handle = UPH_NONE;
+	if (s->closing) {
+		tsess_release(h);
+		return;
+	}
+	struct tunnel *t = s->t;
+	uint64_t now = uv_now(t->loop), spent = now - s->start_ms;
+	if (spent + s->backoff_ms >= t->cfg.connect_timeout_ms) {
+		proxy_log_err("guard %s unreachable for %u ms: giving up on this connection", t->cfg.guard.text,
+			      (unsigned)spent);
+		tsess_close(s, "guard unreachable");
+		return;
+	}
+	uv_timer_start(&s->timer, on_timer, s->backoff_ms, 0);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	struct tsess *s = req->data;
+	struct tunnel *t = s->t;
+	if (s->closing || s->up_handle != UPH_OPEN)
+		return;
+	if (status < 0) {
+		s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 100;
+		if (s->backoff_ms > t->cfg.backoff_max_ms)
+			s->backoff_ms = t->cfg.backoff_max_ms;
+		t->streak_ms = s->backoff_ms;
+		t->retry_at_ms = uv_now(t->loop) + s->backoff_ms;
+		proxy_log_warn("guard %s: %s; retrying in %u ms", t->cfg.guard.text, uv_strerror(status), s->backoff_ms);
+		s->up_handle = UPH_CLOSING;
+		uv_close((uv_handle_t *)&s->up, up_closed_for_retry);
+		return;
+	}
+	t->streak_ms = 0;
+	t->retry_at_ms = 0;
+	s->connected = true;
+	uv_tcp_nodelay(&s->up, 1);
+	if (proxy_tls_start(&s->tls, t->ctx, false, t->cfg.server_name, &s->verr) < 0) {
+		tsess_close(s, "out of memory");
+		return;
+	}
+	uv_read_start((uv_stream_t *)&s->up, up_alloc, up_read);
+	up_pump(s); /* sends the ClientHello */
+}
+
+static void dial(struct tsess *s)
+{
+	struct tunnel *t = s->t;
+	uv_tcp_init(t->loop, &s->up);
+	s->up.data = s;
+	s->creq.data = s;
+	s->up_handle = UPH_OPEN;
+	uint64_t left = t->cfg.connect_timeout_ms - (uv_now(t->loop) - s->start_ms);
+	uv_timer_start(&s->timer, on_timer, left > 0 ? left : 1, 0);
+	int rc = uv_tcp_connect(&s->creq, &s->up, (const struct sockaddr *)&t->cfg.guard.ss, on_connect);
+	if (rc < 0)
+		on_connect(&s->creq, rc);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct tunnel *t = server->data;
+	if (status < 0 || t->stopping)
+		return;
+	struct tsess *s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	s->t = t;
+	s->cout.owner = s->uout.owner = s;
+	s->cout.drained = on_client_drained;
+	s->uout.drained = on_up_drained;
+	uv_tcp_init(t->loop, &s->client);
+	uv_timer_init(t->loop, &s->timer);
+	s->client.data = s->timer.data = s;
+	proxy_list_push(&t->sessions, &s->link);
+	t->nsessions++;
+	s->start_ms = uv_now(t->loop);
+	if (uv_accept(server, (uv_stream_t *)&s->client) < 0) {
+		tsess_close(s, "accept failed");
+		return;
+	}
+	if (t->nsessions > t->cfg.limits.connections) {
+		proxy_log_warn("connection limit (%u) reached: refusing a head-end connection", t->cfg.limits.connections);
+		tsess_close(s, NULL);
+		return;
+	}
+	uv_tcp_nodelay(&s->client, 1);
+	uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
+	uint64_t now = uv_now(t->loop);
+	if (t->retry_at_ms > now) {
+		/* the guard was unreachable a moment ago: wait out the back-off rather than hammer it */
+		s->backoff_ms = t->streak_ms;
+		uv_timer_start(&s->timer, on_timer, t->retry_at_ms - now, 0);
+		return;
+	}
+	dial(s);
+}
+
+static void on_closed_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct tunnel *t = h->data;
+	if (signum == SIGHUP) {
+		SSL_CTX *ctx = NULL;
+		char why[512];
+		if (proxy_tls_ctx_new(&t->cfg, false, &ctx, why, sizeof(why)) < 0) {
+			proxy_log_err("reload failed, keeping the previous certificates: %s", why);
+			return;
+		}
+		SSL_CTX_free(t->ctx);
+		t->ctx = ctx;
+		proxy_log_info("reloaded certificate, key, CA and CRL (for new connections)");
+		return;
+	}
+	if (t->stopping)
+		return;
+	t->stopping = true;
+	proxy_log_info("stopping: closing %u connections", t->nsessions);
+	uv_close((uv_handle_t *)&t->listener, on_closed_noop);
+	while (!proxy_list_empty(&t->sessions))
+		tsess_close(proxy_container_of(t->sessions.next, struct tsess, link), NULL);
+	uv_close((uv_handle_t *)&t->sig_hup, on_closed_noop);
+	uv_close((uv_handle_t *)&t->sig_term, on_closed_noop);
+	uv_close((uv_handle_t *)&t->sig_int, on_closed_noop);
+}
+
+int proxy_tunnel_check(const struct proxy_config *cfg, FILE *out)
+{
+	SSL_CTX *ctx = NULL;
+	char why[512];
+	if (proxy_tls_ctx_new(cfg, false, &ctx, why, sizeof(why)) < 0) {
+		fprintf(out, "%s: %s\n", cfg->path, why);
+		return -1;
+	}
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+static int drop_privileges(const char *user)
+{
+	if (!user[0] || geteuid() != 0)
+		return 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		proxy_log_err("user %s: no such user", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		proxy_log_err("cannot become user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int proxy_tunnel_run(const struct proxy_config *cfg)
+{
+	static struct tunnel tun;
+	struct tunnel *t = &tun;
+	char why[512];
+	int rc = 1;
+	memcpy(&t->cfg, cfg, sizeof(*cfg));
+	t->loop = uv_default_loop();
+	proxy_list_init(&t->sessions);
+	if (proxy_tls_ctx_new(&t->cfg, false, &t->ctx, why, sizeof(why)) < 0) {
+		proxy_log_err("%s", why);
+		return 1;
+	}
+	uv_tcp_init(t->loop, &t->listener);
+	t->listener.data = t;
+	int e = uv_tcp_bind(&t->listener, (const struct sockaddr *)&t->cfg.listeners[0].addr.ss, 0);
+	if (e == 0)
+		e = uv_listen((uv_stream_t *)&t->listener, 511, on_connection);
+	if (e < 0) {
+		proxy_log_err("listen %s: %s", t->cfg.listeners[0].addr.text, uv_strerror(e));
+		uv_close((uv_handle_t *)&t->listener, on_closed_noop);
+		uv_run(t->loop, UV_RUN_DEFAULT);
+		goto out;
+	}
+	if (drop_privileges(t->cfg.user) < 0) {
+		uv_close((uv_handle_t *)&t->listener, on_closed_noop);
+		uv_run(t->loop, UV_RUN_DEFAULT);
+		goto out;
+	}
+	uv_signal_init(t->loop, &t->sig_hup);
+	uv_signal_init(t->loop, &t->sig_term);
+	uv_signal_init(t->loop, &t->sig_int);
+	t->sig_hup.data = t->sig_term.data = t->sig_int.data = t;
+	uv_signal_start(&t->sig_hup, on_signal, SIGHUP);
+	uv_signal_start(&t->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&t->sig_int, on_signal, SIGINT);
+	proxy_log_info("listening on %s, carrying to guard %s (name %s)", t->cfg.listeners[0].addr.text,
+		       t->cfg.guard.text, t->cfg.server_name);
+	proxy_log_info("ready");
+	uv_run(t->loop, UV_RUN_DEFAULT);
+	rc = 0;
+out:
+	uv_loop_close(t->loop);
+	SSL_CTX_free(t->ctx);
+	return rc;
+}

@@ -1,0 +1,288 @@
+/* tests/unit/test_config.c: the guard/tunnel configuration grammar: a good file parses
+ * to the values written; broken files give exactly the golden messages, all in one run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+
+#include "proxy/config.h"
+
+static struct proxy_config cfg;
+
+/* Parse text; returns the rc and the messages in *msgs (caller frees). */
+static int parse(const char *text, enum proxy_kind kind, char **msgs)
+{
+	size_t len = 0;
+	FILE *m = open_memstream(msgs, &len);
+	assert_non_null(m);
+	int rc = proxy_config_parse("t.conf", text, kind, &cfg, m);
+	fclose(m);
+	return rc;
+}
+
+static const char good_guard[] = "# a guard\n"
+				 "user bmsgate\n"
+				 "node plant-1\n"
+				 "log syslog\n"
+				 "listen tls 127.0.0.1:8802\n"
+				 "listen plain 127.0.0.1:1502 allow 127.0.0.0/8 10.1.2.3 ::1\n"
+				 "certificate /etc/bmsgate/guard.crt\n"
+				 "key \"/etc/bmsgate/guard key.pem\"\n"
+				 "ca /etc/bmsgate/ca.crt\n"
+				 "crl /etc/bmsgate/crl.pem\n"
+				 "policy /etc/bmsgate/hvac.policy\n"
+				 "malformed exception\n"
+				 "device ahu1 {\n"
+				 "    address 127.0.0.1:5020\n"
+				 "    units 1 5-7\n"
+				 "    connections 2\n"
+				 "    max-in-flight 4\n"
+				 "    connect-timeout 2s\n"
+				 "    response-timeout 500ms\n"
+				 "    connect-delay 100ms\n"
+				 "}\n"
+				 "device rest {\n"
+				 "    address [::1]:502\n"
+				 "}\n"
+				 "audit {\n"
+				 "    file /var/log/bmsgate/audit.jsonl\n"
+				 "    sync 10ms\n"
+				 "}\n"
+				 "limits {\n"
+				 "    connections 100\n"
+				 "    connections-per-source 5\n"
+				 "    idle-timeout 2m\n"
+				 "    buffer-size 16k\n"
+				 "    frame-size 200\n"
+				 "}\n";
+
+static void good_guard_parses(void **state)
+{
+	(void)state;
+	char *msgs = NULL;
+	int rc = parse(good_guard, PROXY_GUARD, &msgs);
+	assert_string_equal(msgs, "");
+	assert_int_equal(rc, 0);
+	free(msgs);
+	assert_string_equal(cfg.user, "bmsgate");
+	assert_string_equal(cfg.node, "plant-1");
+	assert_true(cfg.syslog);
+	assert_int_equal(cfg.nlisteners, 2);
+	assert_int_equal(cfg.listeners[0].kind, PROXY_LISTEN_TLS);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&cfg.listeners[0].addr.ss)->sin_port), 8802);
+	assert_int_equal(cfg.listeners[1].kind, PROXY_LISTEN_PLAIN);
+	assert_int_equal(cfg.listeners[1].nnets, 3);
+	assert_string_equal(cfg.key, "/etc/bmsgate/guard key.pem");
+	assert_int_equal(cfg.npolicies, 1);
+	assert_int_equal(cfg.malformed, PROXY_MALFORMED_EXCEPTION);
+	assert_int_equal(cfg.ndevices, 2);
+	assert_string_equal(cfg.devices[0].name, "ahu1");
+	assert_int_equal(cfg.devices[0].connections, 2);
+	assert_int_equal(cfg.devices[0].max_in_flight, 4);
+	assert_int_equal(cfg.devices[0].connect_timeout_ms, 2000);
+	assert_int_equal(cfg.devices[0].response_timeout_ms, 500);
+	assert_int_equal(cfg.devices[0].connect_delay_ms, 100);
+	assert_int_equal(cfg.devices[1].addr.ss.ss_family, AF_INET6);
+	assert_string_equal(cfg.audit.file, "/var/log/bmsgate/audit.jsonl");
+	assert_string_equal(cfg.audit.sync, "10ms");
+	assert_int_equal(cfg.limits.connections, 100);
+	assert_int_equal(cfg.limits.connections_per_source, 5);
+	assert_int_equal(cfg.limits.idle_timeout_ms, 120000);
+	assert_int_equal(cfg.limits.buffer_size, 16384);
+	assert_int_equal(cfg.limits.frame_size, 200);
+	/* untouched limits keep their defaults */
+	assert_int_equal(cfg.limits.requests_in_flight, 16);
+}
+
+static void routing_by_unit(void **state)
+{
+	(void)state;
+	char *msgs = NULL;
+	assert_int_equal(parse(good_guard, PROXY_GUARD, &msgs), 0);
+	free(msgs);
+	assert_ptr_equal(proxy_config_route(&cfg, 1), &cfg.devices[0]);
+	assert_ptr_equal(proxy_config_route(&cfg, 6), &cfg.devices[0]);
+	assert_ptr_equal(proxy_config_route(&cfg, 7), &cfg.devices[0]);
+	/* device "rest" has no units line: it takes every other unit */
+	assert_ptr_equal(proxy_config_route(&cfg, 2), &cfg.devices[1]);
+	assert_ptr_equal(proxy_config_route(&cfg, 8), &cfg.devices[1]);
+}
+
+static void net_matching(void **state)
+{
+	(void)state;
+	char *msgs = NULL;
+	assert_int_equal(parse(good_guard, PROXY_GUARD, &msgs), 0);
+	free(msgs);
+	const struct proxy_listener *l = &cfg.listeners[1];
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+	inet_pton(AF_INET, "127.9.8.7", &a4.sin_addr);
+	assert_true(proxy_net_match(l, (struct sockaddr *)&a4));
+	inet_pton(AF_INET, "10.1.2.3", &a4.sin_addr);
+	assert_true(proxy_net_match(l, (struct sockaddr *)&a4));
+	inet_pton(AF_INET, "10.1.2.4", &a4.sin_addr);
+	assert_false(proxy_net_match(l, (struct sockaddr *)&a4));
+	inet_pton(AF_INET6, "::1", &a6.sin6_addr);
+	assert_true(proxy_net_match(l, (struct sockaddr *)&a6));
+	inet_pton(AF_INET6, "::2", &a6.sin6_addr);
+	assert_false(proxy_net_match(l, (struct sockaddr *)&a6));
+	/* an IPv4 peer on a dual-stack socket arrives v4-mapped */
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", &a6.sin6_addr);
+	assert_true(proxy_net_match(l, (struct sockaddr *)&a6));
+}
+
+/* Every error of a broken file, in order, in one run. */
+static void broken_guard_golden(void **state)
+{
+	(void)state;
+	static const char text[] = "listn tls 127.0.0.1:802\n"
+				   "listen tls 127.0.0.1:99999\n"
+				   "listen plain 127.0.0.1:1502\n"
+				   "listen tlss 127.0.0.1:802\n"
+				   "certificate a.crt\n"
+				   "certificate b.crt\n"
+				   "malformed maybe\n"
+				   "guard 127.0.0.1:802\n"
+				   "device ahu1 {\n"
+				   "    adress 127.0.0.1:502\n"
+				   "    response-timeout 500\n"
+				   "    max-in-flight 0\n"
+				   "    units 9-3\n"
+				   "}\n"
+				   "limits {\n"
+				   "    idle-timeout soon\n"
+				   "    buffer-size 12q\n"
+				   "}\n"
+				   "}\n"
+				   "audit {\n"
+				   "    sync sometimes\n";
+	static const char want[] =
+		"t.conf:1: unknown keyword 'listn' in top level (did you mean 'listen'?)\n"
+		"t.conf:2: listen: '127.0.0.1:99999' has no valid port (1..65535)\n"
+		"t.conf:3: listen plain: expected 'listen plain ADDRESS:PORT allow NETWORK...' (a plain listener must say who may use it)\n"
+		"t.conf:4: listen: unknown kind 'tlss' (did you mean 'tls'?)\n"
+		"t.conf:6: certificate given twice (first at line 5)\n"
+		"t.conf:7: malformed: 'maybe' is neither close nor exception\n"
+		"t.conf:8: 'guard' is not a guard setting\n"
+		"t.conf:10: unknown keyword 'adress' in a device block (did you mean 'address'?)\n"
+		"t.conf:11: response-timeout: '500' needs a unit (ms, s, m or h)\n"
+		"t.conf:12: max-in-flight: 0 is out of range (1..64)\n"
+		"t.conf:13: units: range 9-3 is inverted\n"
+		"t.conf:16: idle-timeout: 'soon' is not a duration (e.g. 500ms, 10s, 5m)\n"
+		"t.conf:17: buffer-size: '12q' is not a size (e.g. 4096, 16k)\n"
+		"t.conf:19: '}' without an open block\n"
+		"t.conf:21: sync: 'sometimes' is not a duration (e.g. 500ms, 10s, 5m)\n"
+		"t.conf:20: block opened here is never closed with '}'\n"
+		"t.conf: no 'listen' line: nothing to accept connections on\n"
+		"t.conf: no 'policy FILE' line: the guard denies nothing without one and refuses to start\n"
+		"t.conf: no audit file: add 'audit {' with 'file PATH' '}'\n"
+		"t.conf:9: device 'ahu1' has no 'address HOST:PORT'\n";
+	char *msgs = NULL;
+	assert_int_equal(parse(text, PROXY_GUARD, &msgs), -1);
+	assert_string_equal(msgs, want);
+	free(msgs);
+}
+
+static void tunnel_golden(void **state)
+{
+	(void)state;
+	static const char good[] = "listen 127.0.0.1:1502\n"
+				   "guard localhost:8802\n"
+				   "certificate c.crt\nkey c.key\nca ca.crt\n"
+				   "backoff 2s\n"
+				   "limits {\n connections 10\n}\n";
+	char *msgs = NULL;
+	assert_int_equal(parse(good, PROXY_TUNNEL, &msgs), 0);
+	assert_string_equal(msgs, "");
+	free(msgs);
+	/* no server-name: the guard's host as written is the name its certificate must carry */
+	assert_string_equal(cfg.server_name, "localhost");
+	assert_int_equal(cfg.backoff_max_ms, 2000);
+	assert_int_equal(cfg.limits.connections, 10);
+
+	static const char bad[] = "listen tls 127.0.0.1:1502\n"
+				  "policy x.policy\n"
+				  "device d {\n"
+				  "}\n"
+				  "server-nmae guard.example\n";
+	static const char want[] = "t.conf:1: listen: expected 'listen ADDRESS:PORT'\n"
+				   "t.conf:2: 'policy' is not a tunnel setting\n"
+				   "t.conf:3: 'device' is not a tunnel setting\n"
+				   "t.conf:4: '}' without an open block\n"
+				   "t.conf:5: unknown keyword 'server-nmae' in top level (did you mean 'server-name'?)\n"
+				   "t.conf: no 'listen' line: nothing to accept connections on\n"
+				   "t.conf: no 'guard HOST:PORT' line: nowhere to carry connections\n"
+				   "t.conf: no 'certificate FILE': the tunnel needs its own certificate\n"
+				   "t.conf: no 'key FILE'\n"
+				   "t.conf: no 'ca FILE' (the site CA that signed the guard's certificate)\n";
+	assert_int_equal(parse(bad, PROXY_TUNNEL, &msgs), -1);
+	assert_string_equal(msgs, want);
+	free(msgs);
+}
+
+static void overlapping_units_and_nets(void **state)
+{
+	(void)state;
+	static const char text[] = "listen plain 0.0.0.0:1502 allow 10.0.0.1/24 banana 10.0.0.0/33\n"
+				   "policy p\n"
+				   "audit {\n file a.jsonl\n}\n"
+				   "device a {\n address 127.0.0.1:502\n units 1-4\n}\n"
+				   "device b {\n address 127.0.0.1:503\n units 4\n}\n"
+				   "device c {\n address 127.0.0.1:504\n}\n"
+				   "device d {\n address 127.0.0.1:505\n}\n"
+				   "device a {\n address 127.0.0.1:506\n units 9\n}\n";
+	static const char want[] =
+		"t.conf:1: allow: '10.0.0.1/24' has host bits set beyond /24\n"
+		"t.conf:1: allow: 'banana' is not an address or network (e.g. 10.0.0.0/24)\n"
+		"t.conf:1: allow: '10.0.0.0/33' has a bad prefix length (0..32)\n"
+		"t.conf:20: device 'a' defined twice (first at line 6)\n"
+		"t.conf: no 'listen' line: nothing to accept connections on\n"
+		"t.conf:10: device 'b': unit 4 is also routed to device 'a' (line 6)\n"
+		"t.conf: 2 devices have no 'units' line: only one device may take every unit\n";
+	char *msgs = NULL;
+	assert_int_equal(parse(text, PROXY_GUARD, &msgs), -1);
+	assert_string_equal(msgs, want);
+	free(msgs);
+}
+
+static void missing_file_and_long_lines(void **state)
+{
+	(void)state;
+	char *msgs = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&msgs, &len);
+	assert_int_equal(proxy_config_load("/nonexistent/guard.conf", PROXY_GUARD, &cfg, m), -1);
+	fclose(m);
+	assert_string_equal(msgs, "/nonexistent/guard.conf: cannot open: No such file or directory\n");
+	free(msgs);
+
+	char *big = malloc(5000);
+	assert_non_null(big);
+	memset(big, 'x', 4000);
+	memcpy(big + 4000, "\n", 2);
+	assert_int_equal(parse(big, PROXY_TUNNEL, &msgs), -1);
+	assert_non_null(strstr(msgs, "t.conf:1: line longer than 2048 characters\n"));
+	free(msgs);
+	free(big);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(good_guard_parses),
+		cmocka_unit_test(routing_by_unit),
+		cmocka_unit_test(net_matching),
+		cmocka_unit_test(broken_guard_golden),
+		cmocka_unit_test(tunnel_golden),
+		cmocka_unit_test(overlapping_units_and_nets),
+		cmocka_unit_test(missing_file_and_long_lines),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

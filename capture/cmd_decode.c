@@ -264,7 +264,8 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 			const struct bms_target *t = &q->targets[0];
 			JKEY(o, ",\"object_type\":", t->object_type);
 			JKEY(o, ",\"instance\":", t->instance);
-			JKEY(o, ",\"property\":", t->property);
+			if (t->property != BMS_NO_INDEX)
+				JKEY(o, ",\"property\":", t->property);
 			if (t->array_index != BMS_NO_INDEX)
 				JKEY(o, ",\"array_index\":", t->array_index);
 			if (t->priority != 0)
@@ -338,7 +339,8 @@ static void write_text(struct out *o, const struct cap_pdu *p)
 			const struct bms_target *tg = &q->targets[0];
 			JKEY(o, " object=", tg->object_type);
 			JKEY(o, ":", tg->instance);
-			JKEY(o, " property=", tg->property);
+			if (tg->property != BMS_NO_INDEX)
+				JKEY(o, " property=", tg->property);
 			if (tg->array_index != BMS_NO_INDEX)
 				JKEY(o, "[", tg->array_index), OUT_LIT(o, "]");
 			if (tg->priority != 0)

@@ -707,18 +707,23 @@ static int pid_object(struct sp *s, uint8_t num)
 }
 
 /* 13.7.1 / 13.8.1: pid [0], initiatingDevice [1], monitoredObject [2], timeRemaining [3],
- * listOfValues [4] SEQUENCE OF BACnetPropertyValue: one target per value reported. */
+ * listOfValues [4] SEQUENCE OF BACnetPropertyValue: one target per value reported (the
+ * object alone if the list is empty). */
 static int cov_notification(struct sp *s)
 {
-	struct bms_target *obj;
 	uint64_t v;
+	uint16_t type;
+	uint32_t inst;
 
-	if (pid_object(s, 2) != 0)
+	if (ctx_uint(s, 0, UINT32_MAX, &v) != 0)
 		return -1;
-	obj = s->r->ntargets ? &s->r->targets[0] : &s->scratch;
-	if (ctx_uint(s, 3, UINT32_MAX, &v) != 0 || open_tag(s, 4) != 0 ||
-	    property_values(s, 4, obj->object_type, obj->instance, false) != 0 || close_tag(s, 4) != 0)
+	s->r->raw.bacnet.process_id = (uint32_t)v;
+	if (ctx_objid(s, 1, &type, &inst) != 0 || ctx_objid(s, 2, &type, &inst) != 0 ||
+	    ctx_uint(s, 3, UINT32_MAX, &v) != 0 || open_tag(s, 4) != 0 ||
+	    property_values(s, 4, type, inst, false) != 0 || close_tag(s, 4) != 0)
 		return -1;
+	if (s->r->raw.bacnet.targets_total == 0)
+		(void)target(s, type, inst);
 	return finish(s);
 }
 
@@ -738,6 +743,94 @@ static int life_safety_operation(struct sp *s)
 			return -1;
 		(void)target(s, type, inst);
 	}
+	return finish(s);
+}
+
+/* 13.16.1 SubscribeCOVPropertyMultiple: pid [0], issueConfirmedNotifications [1] OPT,
+ * lifetime [2] OPT, maxNotificationDelay [3] OPT, listOfCOVSubscriptionSpecifications [4]
+ * SEQUENCE OF { monitoredObjectIdentifier [0], listOfCOVReferences [1] SEQUENCE OF
+ * { monitoredProperty [0] BACnetPropertyReference, covIncrement [1] REAL OPT, timestamped [2] BOOLEAN } } */
+static int subscribe_cov_property_multiple(struct sp *s)
+{
+	struct bacnet_tag tag;
+	uint64_t v;
+	bool has;
+
+	if (ctx_uint(s, 0, UINT32_MAX, &v) != 0)
+		return -1;
+	s->r->raw.bacnet.process_id = (uint32_t)v;
+	if (opt_ctx_bool(s, 1) != 0 || opt_ctx_uint(s, 2, UINT32_MAX, &v, &has) != 0 ||
+	    opt_ctx_uint(s, 3, UINT32_MAX, &v, &has) != 0 || open_tag(s, 4) != 0)
+		return -1;
+	while (!next_is(s, CTX, 4, CLOSE)) {
+		uint16_t type;
+		uint32_t inst;
+		unsigned count = 0;
+
+		if (ctx_objid(s, 0, &type, &inst) != 0 || open_tag(s, 1) != 0)
+			return -1;
+		while (!next_is(s, CTX, 1, CLOSE)) {
+			struct bms_target *t = target(s, type, inst);
+			if (open_tag(s, 0) != 0 || prop_ref(s, 0, 1, t) != 0 || close_tag(s, 0) != 0)
+				return -1;
+			if (next_is(s, CTX, 1, PRIM)) {
+				if (take(s, CTX, 1, PRIM, &tag) != 0)
+					return -1;
+				if (tag.len != 4)
+					return fail(s, BACNET_AN_TAG_BAD_LENGTH);
+			}
+			if (!next_is(s, CTX, 2, PRIM))
+				return fail(s, next_is(s, CTX, 1, CLOSE) ? BACNET_AN_SERVICE_TRUNCATED
+									 : BACNET_AN_SERVICE_UNEXPECTED_TAG);
+			if (opt_ctx_bool(s, 2) != 0)
+				return -1;
+			count++;
+		}
+		if (count == 0)
+			return fail(s, BACNET_AN_SERVICE_EMPTY_LIST);
+		if (close_tag(s, 1) != 0)
+			return -1;
+	}
+	if (close_tag(s, 4) != 0)
+		return -1;
+	return finish(s);
+}
+
+/* 13.17.1 / 13.18.1 COVNotificationMultiple: pid [0], initiatingDeviceIdentifier [1],
+ * timeRemaining [2], timestamp [3] OPT, listOfCOVNotifications [4] SEQUENCE OF
+ * { monitoredObjectIdentifier [0], listOfValues [1] SEQUENCE OF { property [0], index [1] OPT,
+ * value [2], timeOfChange [3] BACnetTime OPT } }: one target per value reported. */
+static int cov_notification_multiple(struct sp *s)
+{
+	struct bacnet_tag tag;
+	uint64_t v;
+	uint16_t type;
+	uint32_t inst;
+
+	if (ctx_uint(s, 0, UINT32_MAX, &v) != 0)
+		return -1;
+	s->r->raw.bacnet.process_id = (uint32_t)v;
+	if (ctx_objid(s, 1, &type, &inst) != 0 || ctx_uint(s, 2, UINT32_MAX, &v) != 0)
+		return -1;
+	if (next_is(s, CTX, 3, OPEN) && skip_element(s) != 0)
+		return -1;
+	if (open_tag(s, 4) != 0)
+		return -1;
+	while (!next_is(s, CTX, 4, CLOSE)) {
+		if (ctx_objid(s, 0, &type, &inst) != 0 || open_tag(s, 1) != 0)
+			return -1;
+		while (!next_is(s, CTX, 1, CLOSE)) {
+			struct bms_target *t = target(s, type, inst);
+			if (prop_ref(s, 0, 1, t) != 0 || value_into(s, 2, t) != 0)
+				return -1;
+			if (next_is(s, CTX, 3, PRIM) && take(s, CTX, 3, PRIM, &tag) != 0)
+				return -1;
+		}
+		if (close_tag(s, 1) != 0)
+			return -1;
+	}
+	if (close_tag(s, 4) != 0)
+		return -1;
 	return finish(s);
 }
 
@@ -765,6 +858,8 @@ int bacnet_svc_confirmed(struct bms_request *r, uint8_t service, const uint8_t *
 	case BACNET_SVC_READ_RANGE: return read_range(&s);
 	case BACNET_SVC_CONFIRMED_COV_NOTIFICATION: return cov_notification(&s);
 	case BACNET_SVC_LIFE_SAFETY_OPERATION: return life_safety_operation(&s);
+	case BACNET_SVC_SUBSCRIBE_COV_PROPERTY_MULTIPLE: return subscribe_cov_property_multiple(&s);
+	case BACNET_SVC_CONFIRMED_COV_NOTIFICATION_MULTIPLE: return cov_notification_multiple(&s);
 	case BACNET_SVC_GET_ALARM_SUMMARY: return finish(&s); /* no parameters */
 	case BACNET_SVC_ACKNOWLEDGE_ALARM: /* pid [0], eventObjectIdentifier [1], ... */
 		if (pid_object(&s, 1) != 0)
@@ -998,6 +1093,7 @@ int bacnet_svc_unconfirmed(struct bms_request *r, uint8_t service, const uint8_t
 	case BACNET_USVC_YOU_ARE: return you_are(&s);
 	case BACNET_USVC_PRIVATE_TRANSFER: return private_transfer(&s);
 	case BACNET_USVC_COV_NOTIFICATION: return cov_notification(&s);
+	case BACNET_USVC_COV_NOTIFICATION_MULTIPLE: return cov_notification_multiple(&s);
 	case BACNET_USVC_EVENT_NOTIFICATION:
 		if (pid_object(&s, 2) != 0)
 			return -1;

@@ -149,7 +149,7 @@ void pol_identity_roles(const struct bms_policy *p, const struct bms_identity *w
 
 /* ---- matching ---- */
 
-static bool op_match(const struct pol_rule *r, const struct bms_request *req)
+static bool op_match(const struct pol_rule *r, const struct bms_request *req, unsigned op)
 {
 	if (r->by_fc) {
 		uint8_t fc = req->raw.modbus.fc & 0x7f;
@@ -165,7 +165,7 @@ static bool op_match(const struct pol_rule *r, const struct bms_request *req)
 			return b->service < 64 && (r->svc_unconfirmed >> b->service & 1);
 		return false;
 	}
-	return req->op < 16 && (r->ops >> req->op & 1);
+	return op < 16 && (r->ops >> op & 1);
 }
 
 static bool span(uint32_t ts, uint32_t tc, uint32_t rs, uint64_t rc, bool contain)
@@ -576,7 +576,8 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 			}
 			if (found && now - s->val < r->interval_us) {
 				target_words(x, t, tw, sizeof(tw));
-				pol_fmt_num(a, sizeof(a), (double)(now - s->val) / 1e6);
+				/* Shown cut to tenths: "29.9 s" never reads as if the interval had passed. */
+				pol_fmt_num(a, sizeof(a), (double)((now - s->val) / 100000) / 10);
 				pol_fmt_num(b, sizeof(b), (double)r->interval_us / 1e6);
 				say(x->out->reason, BMS_REASON_MAX, "write to %s %s s after the last one; at least %s s "
 					 "apart", tw, a, b);
@@ -693,9 +694,13 @@ static void decide(const struct bms_policy *p, struct bms_policy_state *st, cons
 	for (uint16_t ti = 0; ti < nt; ti++) {
 		const struct bms_target *t = req->ntargets ? &req->targets[ti] : &none;
 		const struct pol_rule *hit = NULL, *near = NULL;
+		/* FC 23 reads one range and writes another: the range it only reads is a read. */
+		unsigned op = req->op;
+		if (req->proto == BMS_PROTO_MODBUS && (req->raw.modbus.fc & 0x7f) == 23 && !written(t))
+			op = BMS_OP_READ;
 		for (uint32_t k = 0; k < dev->nrules; k++) {
 			const struct pol_rule *r = &p->rules[dev->rules[k]];
-			if (!op_match(r, req) || !roles_match(r, roles) || !place_match(p, r, t, r->allow))
+			if (!op_match(r, req, op) || !roles_match(r, roles) || !place_match(p, r, t, r->allow))
 				continue;
 			if (!time_match(p, r, now, &ck)) {
 				if (near == NULL && r->allow)
@@ -710,16 +715,16 @@ static void decide(const struct bms_policy *p, struct bms_policy_state *st, cons
 			target_words(&x, t, tw, sizeof(tw));
 			if (near != NULL)
 				say(out->reason, BMS_REASON_MAX, "no rule allows %s to %s %s at this time (%s:%u allows "
-					 "it at other times)", ww, op_words(req), tw, p->files[near->src.file], near->src.line);
+					 "it at other times)", ww, bms_op_name((enum bms_op)op), tw, p->files[near->src.file], near->src.line);
 			else
-				say(out->reason, BMS_REASON_MAX, "no rule allows %s to %s %s", ww, op_words(req), tw);
+				say(out->reason, BMS_REASON_MAX, "no rule allows %s to %s %s", ww, bms_op_name((enum bms_op)op), tw);
 			goto deny;
 		}
 		set_rule(&x, hit);
 		if (!hit->allow) {
 			who_words(&x, ww, sizeof(ww));
 			target_words(&x, t, tw, sizeof(tw));
-			say(out->reason, BMS_REASON_MAX, "%s may not %s %s", ww, op_words(req), tw);
+			say(out->reason, BMS_REASON_MAX, "%s may not %s %s", ww, bms_op_name((enum bms_op)op), tw);
 			goto deny;
 		}
 		if (!check_limits(&x, st, hit, t, now, pd, &npd) || !check_points(&x, t))

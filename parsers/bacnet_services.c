@@ -834,6 +834,38 @@ static int cov_notification_multiple(struct sp *s)
 	return finish(s);
 }
 
+/* 16.5.1 / 16.6.1 TextMessage: textMessageSourceDevice [0], messageClass [1] CHOICE
+ * { numeric [0] Unsigned, character [1] CharacterString } OPTIONAL, messagePriority [2]
+ * ENUMERATED { normal, urgent }, message [3] CharacterString. The source device is the
+ * sender, not a target: a text message names no object. */
+static int text_message(struct sp *s)
+{
+	struct bacnet_tag t;
+	uint64_t v;
+	uint16_t type;
+	uint32_t inst;
+
+	if (ctx_objid(s, 0, &type, &inst) != 0)
+		return -1;
+	if (next_is(s, CTX, 1, OPEN)) {
+		if (open_tag(s, 1) != 0)
+			return -1;
+		if (next_is(s, CTX, 0, PRIM)) {
+			if (ctx_uint(s, 0, UINT32_MAX, &v) != 0)
+				return -1;
+		} else if (take(s, CTX, 1, PRIM, &t) != 0) {
+			return -1;
+		}
+		if (close_tag(s, 1) != 0)
+			return -1;
+	}
+	if (ctx_uint(s, 2, 1, &v) != 0 || take(s, CTX, 3, PRIM, &t) != 0)
+		return -1;
+	if (t.len < 1)
+		return fail(s, BACNET_AN_TAG_BAD_LENGTH);
+	return finish(s);
+}
+
 int bacnet_svc_confirmed(struct bms_request *r, uint8_t service, const uint8_t *p, size_t n)
 {
 	struct sp s = { .r = r };
@@ -861,6 +893,7 @@ int bacnet_svc_confirmed(struct bms_request *r, uint8_t service, const uint8_t *
 	case BACNET_SVC_SUBSCRIBE_COV_PROPERTY_MULTIPLE: return subscribe_cov_property_multiple(&s);
 	case BACNET_SVC_CONFIRMED_COV_NOTIFICATION_MULTIPLE: return cov_notification_multiple(&s);
 	case BACNET_SVC_GET_ALARM_SUMMARY: return finish(&s); /* no parameters */
+	case BACNET_SVC_CONFIRMED_TEXT_MESSAGE: return text_message(&s);
 	case BACNET_SVC_ACKNOWLEDGE_ALARM: /* pid [0], eventObjectIdentifier [1], ... */
 		if (pid_object(&s, 1) != 0)
 			return -1;
@@ -1092,6 +1125,7 @@ int bacnet_svc_unconfirmed(struct bms_request *r, uint8_t service, const uint8_t
 	case BACNET_USVC_WHO_AM_I: return who_am_i(&s);
 	case BACNET_USVC_YOU_ARE: return you_are(&s);
 	case BACNET_USVC_PRIVATE_TRANSFER: return private_transfer(&s);
+	case BACNET_USVC_TEXT_MESSAGE: return text_message(&s);
 	case BACNET_USVC_COV_NOTIFICATION: return cov_notification(&s);
 	case BACNET_USVC_COV_NOTIFICATION_MULTIPLE: return cov_notification_multiple(&s);
 	case BACNET_USVC_EVENT_NOTIFICATION:

@@ -443,8 +443,13 @@ def services():
     # Services recognised by number only
     v.add("vtOpen_named_only", uni(conf(1, 21, a_enum(0) + a_uint(5))), checks="service=21 op=command")
     v.add("getEnrollmentSummary_named_only", uni(conf(1, 4, c_uint(0, 0))), checks="service=4 op=read")
-    v.add("unconfirmedTextMessage_named_only", bcast(unconf(5, c_obj(0, 8, 5) + c_uint(2, 0) + c_str(3, b"PM required"))),
-          checks="service=5 op=command")
+    v.add("unconfirmedTextMessage", bcast(unconf(5, c_obj(0, 8, 5) + c_uint(2, 0) + c_str(3, b"PM required"))),
+          checks="service=5 op=command ntargets=0")
+    v.add("confirmedTextMessage_class", uni(conf(9, 19, c_obj(0, 8, 5) + op(1) + c_uint(0, 3) + cl(1) + c_uint(2, 1) + c_str(3, b"Smoke on 3"))),
+          checks="service=19 op=command")
+    v.add("confirmedTextMessage_bad_priority", uni(conf(9, 19, c_obj(0, 8, 5) + c_uint(2, 2) + c_str(3, b"x"))),
+          "malformed service_value_out_of_range")
+    v.add("unconfirmedTextMessage_missing_message", bcast(unconf(5, c_obj(0, 8, 5) + c_uint(2, 0))), "malformed service_truncated")
     v.add("confirmedAuditNotification_named_only", uni(conf(1, 32, op(0) + cl(0))), checks="service=32 op=read")
     return v
 

@@ -60,6 +60,10 @@ struct audit_checkpoint {
 	uint8_t sig[AUDIT_SIG_LEN];
 	unsigned nfrontier;
 	bool has_frontier;
+	/* with the frontier: the "prev" locator of the tree's last record, so that
+	 * a file's first record can be chained without the file before it */
+	bool has_prev;
+	uint8_t prev[AUDIT_PREV_BYTES];
 	uint8_t frontier[AUDIT_TREE_MAX_HEIGHT][AUDIT_HASH_LEN];
 };
 
@@ -100,6 +104,9 @@ struct audit_line {
 struct json_t;
 void audit_line_parse(const char *line, size_t len, struct audit_line *out, struct json_t **root_out);
 
+/* A checkpoint from its JSON object (a checkpoint line, or one embedded in a proof). */
+BMS_WUR int audit_checkpoint_from_json(struct json_t *o, struct audit_checkpoint *cp, char *err, size_t errlen);
+
 /* A line reader over a file descriptor with a length limit. Returns 1 with a
  * line in buf/len (*terminated = its newline was there), 0 at EOF, -errno on
  * a read error, -E2BIG for a line over AUDIT_LINE_MAX (the reader then skips
@@ -122,6 +129,20 @@ BMS_WUR int audit_reader_fdopen(struct audit_reader *r, int fd);
 BMS_WUR int audit_reader_next(struct audit_reader *r, bool *terminated);
 void audit_reader_close(struct audit_reader *r);
 
+/* Verification (audit/verify.c). Returns the exit status: 0 intact, 1
+ * tampered (every problem printed to out as FILE:LINE: message), 2 cannot
+ * read. key may be NULL only for a structural check (no signature checked:
+ * then status is at best 0 with a warning). */
+struct audit_verify_opts {
+	EVP_PKEY *key;                  /* borrowed */
+	const char *checkpoints_path;   /* NULL, or a file of checkpoint lines kept elsewhere */
+	bool strict;                    /* an unsigned or torn tail counts as tampering */
+	bool quiet;                     /* problems and the verdict only */
+	unsigned max_problems;          /* 0 = 50 */
+	FILE *out;
+};
+int audit_verify(const char *const *paths, size_t npaths, const struct audit_verify_opts *o);
+
 /* Subcommands (audit/verify.c, audit/proof.c, audit/query.c). */
 int audit_cmd_verify(int argc, char **argv);
 int audit_cmd_prove(int argc, char **argv);
@@ -129,6 +150,5 @@ int audit_cmd_verify_proof(int argc, char **argv);
 int audit_cmd_query(int argc, char **argv);
 int audit_cmd_summary(int argc, char **argv);
 int audit_cmd_tail(int argc, char **argv);
-int audit_cmd_append(int argc, char **argv);
 
 #endif

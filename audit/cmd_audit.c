@@ -12,7 +12,14 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } subs[] = {
-	{ "keygen", cmd_keygen, "keygen PRIVATE PUBLIC: make the Ed25519 checkpoint signing key pair" },
+	{ "keygen", cmd_keygen, "keygen PRIVATE PUBLIC        make the Ed25519 checkpoint signing key pair" },
+	{ "verify", audit_cmd_verify, "verify LOG... --key PUB [--checkpoints FILE] [--strict]" },
+	{ "prove", audit_cmd_prove, "prove LOG... --seq N [--size S] | --from S1 [--to S2]" },
+	{ "verify-proof", audit_cmd_verify_proof, "verify-proof PROOF --key PUB [--checkpoints FILE] [--record FILE]" },
+	{ "query", audit_cmd_query, "query LOG... [--since T] [--until T] [--identity X] [--role R] [--device D]\n"
+				    "        [--decision allow|deny|monitor-deny|malformed] [--op OP] [--json]" },
+	{ "summary", audit_cmd_summary, "summary LOG...               counts by identity, device, operation, decision; per hour" },
+	{ "tail", audit_cmd_tail, "tail [-f] [-n N] [--json] LOG follow the log, also across rotation" },
 };
 
 static void usage(FILE *out)

@@ -222,6 +222,11 @@ int audit_checkpoint_format(const struct audit_checkpoint *cp, struct audit_buf 
 			audit_buf_printf(b, "%s\"%s\"", i ? "," : "", h);
 		}
 		audit_buf_puts(b, "]");
+		if (cp->has_prev) {
+			char h[2 * AUDIT_PREV_BYTES + 1];
+			audit_hex(cp->prev, AUDIT_PREV_BYTES, h);
+			audit_buf_printf(b, ",\"prev\":\"%s\"", h);
+		}
 	}
 	audit_buf_puts(b, "}");
 	return b->overflow ? -ENOSPC : 0;

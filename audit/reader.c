@@ -141,11 +141,13 @@ static int get_str(json_t *o, const char *name, char *out, size_t cap)
 	return 0;
 }
 
-static void parse_checkpoint(json_t *o, struct audit_line *out)
+int audit_checkpoint_from_json(struct json_t *o, struct audit_checkpoint *cp, char *err, size_t errlen)
 {
-	struct audit_checkpoint *cp = &out->cp;
 	const char *what = NULL;
-	if (get_str(o, "node", cp->node, sizeof(cp->node)) < 0)
+	memset(cp, 0, sizeof(*cp));
+	if (!json_is_object(o))
+		what = "kind";
+	else if (get_str(o, "node", cp->node, sizeof(cp->node)) < 0)
 		what = "node";
 	else if (get_u64(o, "size", &cp->size) < 0)
 		what = "size";
@@ -158,29 +160,42 @@ static void parse_checkpoint(json_t *o, struct audit_line *out)
 	else if (get_hex(o, "sig", cp->sig, AUDIT_SIG_LEN) < 0)
 		what = "sig";
 	if (what) {
-		snprintf(out->error, sizeof(out->error), "checkpoint has no valid \"%s\"", what);
-		return;
+		snprintf(err, errlen, "checkpoint has no valid \"%s\"", what);
+		return -EINVAL;
 	}
 	json_t *fr = json_object_get(o, "frontier");
 	if (fr) {
 		size_t n = json_array_size(fr);
 		if (!json_is_array(fr) || n > AUDIT_TREE_MAX_HEIGHT) {
-			snprintf(out->error, sizeof(out->error), "checkpoint \"frontier\" is not an array of at most %d hashes",
+			snprintf(err, errlen, "checkpoint \"frontier\" is not an array of at most %d hashes",
 				 AUDIT_TREE_MAX_HEIGHT);
-			return;
+			return -EINVAL;
 		}
 		for (size_t i = 0; i < n; i++) {
 			json_t *h = json_array_get(fr, i);
 			if (!json_is_string(h) ||
 			    audit_unhex(json_string_value(h), json_string_length(h), cp->frontier[i], AUDIT_HASH_LEN) < 0) {
-				snprintf(out->error, sizeof(out->error), "checkpoint \"frontier\"[%zu] is not a hash", i);
-				return;
+				snprintf(err, errlen, "checkpoint \"frontier\"[%zu] is not a hash", i);
+				return -EINVAL;
 			}
 		}
 		cp->has_frontier = true;
 		cp->nfrontier = (unsigned)n;
+		if (json_object_get(o, "prev")) {
+			if (get_hex(o, "prev", cp->prev, AUDIT_PREV_BYTES) < 0) {
+				snprintf(err, errlen, "checkpoint \"prev\" is not %d hex digits", 2 * AUDIT_PREV_BYTES);
+				return -EINVAL;
+			}
+			cp->has_prev = true;
+		}
 	}
-	out->parsed = true;
+	return 0;
+}
+
+static void parse_checkpoint(json_t *o, struct audit_line *out)
+{
+	if (audit_checkpoint_from_json(o, &out->cp, out->error, sizeof(out->error)) == 0)
+		out->parsed = true;
 }
 
 static void parse_record(json_t *o, struct audit_line *out)

@@ -271,13 +271,16 @@ static int make_checkpoint(struct audit_log *log, int64_t now_real)
 static int append_checkpoint_line(struct audit_log *log, struct audit_buf *b, bool frontier)
 {
 	log->cp.has_frontier = frontier;
+	log->cp.has_prev = frontier;
 	if (frontier) {
 		log->cp.nfrontier = log->tree.n;
 		for (unsigned i = 0; i < log->tree.n; i++)
 			memcpy(log->cp.frontier[i], log->tree.hash[i], AUDIT_HASH_LEN);
+		memcpy(log->cp.prev, log->prev, AUDIT_PREV_BYTES);
 	}
 	int r = audit_checkpoint_format(&log->cp, b);
 	log->cp.has_frontier = false;
+	log->cp.has_prev = false;
 	if (r < 0)
 		return r;
 	audit_buf_put(b, "\n", 1);
@@ -678,9 +681,12 @@ static int scan_file(const char *path, struct scan *s, bool first_file, char *er
 					r = -EINVAL;
 					goto out;
 				}
-				/* prev continues from the last record of the previous file, which this
-				 * file does not hold: the first record's prev is not checked here */
-				memset(s->prev, 0, sizeof(s->prev));
+				/* prev continues from the last record of the previous file, which the
+				 * header repeats; without it the first record's prev is not checked */
+				if (ln->cp.has_prev)
+					memcpy(s->prev, ln->cp.prev, sizeof(s->prev));
+				else
+					memset(s->prev, 0, sizeof(s->prev));
 			} else {
 				uint8_t root[AUDIT_HASH_LEN];
 				audit_tree_root(&s->tree, root);
@@ -693,6 +699,7 @@ static int scan_file(const char *path, struct scan *s, bool first_file, char *er
 			}
 			s->cp = ln->cp;
 			s->cp.has_frontier = false;
+			s->cp.has_prev = false;
 			s->have_cp = true;
 		} else {
 			if (!s->started && !first_file) {

@@ -661,6 +661,8 @@ static int dec_read_fifo(struct dctx *d)
 	d->f->fifo_count = count;
 	/* Spec 6.18: "FIFO Count 2 Bytes ≤ 31"; "Byte Count 2 Bytes" covers the FIFO
 	 * count and "FIFO Value Register N* x 2 Bytes". */
+	/* The FIFO count is the quantity of registers this response carries. */
+	d->f->qty = count, d->f->has_qty = 1;
 	if (count > 31)
 		return bad(d, MB_AN_BAD_FIFO_COUNT);
 	if (bc != 2u + 2u * count)
@@ -929,6 +931,9 @@ enum bms_parse_result modbus_decode(const uint8_t *adu, size_t len, enum bms_dir
 			goto fail;
 		}
 		base = fc & 0x7F;
+		/* Kept even when the function code turns out invalid, for the audit trail. */
+		if (bms_cursor_peek_u8(&d.c, &f->exception) != 0)
+			f->exception = 0;
 	}
 	kind = fc_kind(base);
 	out->op = (uint8_t)modbus_fc_op(base);

@@ -26,7 +26,7 @@ struct modbus_fields {
 	uint8_t has_fc;          /* the function code byte was read */
 	uint8_t has_byte_count;  /* `byte_count` was on the wire */
 	uint8_t has_addr;        /* `addr` was on the wire (FC 1-6, 15, 16, 22, 23 read range, 24) */
-	uint8_t has_qty;         /* `qty` was on the wire (FC 1-4, 15, 16, 23 read quantity) */
+	uint8_t has_qty;         /* `qty` was on the wire (FC 1-4, 15, 16, 23 read quantity; FC 24 response FIFO count) */
 	uint8_t has_value;       /* `value` was on the wire (FC 5, 6; FC 22 AND mask) */
 	uint16_t value;          /* FC 5/6 value as on the wire; FC 22 AND mask; FC 11 status */
 	uint16_t value2;         /* FC 22 OR mask; FC 11/12 event count */

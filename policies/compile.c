@@ -52,6 +52,7 @@ struct rule_refs {
 	bool has_device, has_point, has_schedule;
 	struct ref device, point, schedule;
 	struct pol_src value_src; /* where `value` was written, for checks against the target */
+	struct pol_src prio_src;
 	bool value_onoff;
 };
 
@@ -68,6 +69,7 @@ struct cc {
 	char include_stack[MAX_INCLUDE_DEPTH][PATH_MAX];
 	int depth;
 	bool oom;
+	size_t errors_before;
 	/* the file being read */
 	uint16_t file;
 	struct tok *toks;
@@ -380,12 +382,8 @@ static int parse_drange(struct cc *c, const struct tok *t, double *lo, double *h
 		ERR_T(c, t, "'%s' is not a range such as 15..30", t->text);
 		return -1;
 	}
-	if (*lo > *hi) {
-		char l[32], h[32];
-		pol_fmt_num(l, sizeof(l), *lo);
-		pol_fmt_num(h, sizeof(h), *hi);
-		WARN_T(c, t, "inverted range %s: it contains no value; did you mean %s..%s?", t->text, h, l);
-	}
+	if (*lo > *hi)
+		WARN_T(c, t, "inverted range %s: it contains no value; did you mean %s..%s?", t->text, dots + 2, a);
 	return 0;
 }
 
@@ -1112,6 +1110,11 @@ static void st_point(struct cc *c, const struct stmt *s, int32_t dev)
 		pt.dtype = bit ? POL_T_BIT : POL_T_UINT16;
 		pt.count = 1;
 	} else {
+		if (modbus_space(kt) >= 0) {
+			ERR_T(c, kt, "'%s' is a Modbus register kind; '%s' is a BACnet device: name a BACnet object type "
+				     "(analog-value, binary-output, ...)", kt->text, d->name);
+			return;
+		}
 		int64_t ot = pol_word_find(pol_object_types, kt->text);
 		uint32_t num;
 		if (ot < 0 && kt->kind == T_WORD && parse_u32(kt->text, 1023, &num) == 0)
@@ -1451,7 +1454,7 @@ static int parse_target(struct cc *c, const struct stmt *s, uint32_t *i, struct 
 		words[n++] = cond_words[k];
 	for (const struct pol_word *w = pol_object_types; w->name && n < 128; w++)
 		words[n++] = w->name;
-	err_unknown(c, t, "word after the device", words, n,
+	err_unknown(c, t, "target", words, n,
 		    "a condition (value, priority, during, outside, limit, min-interval), a register kind or a "
 		    "BACnet object type");
 	return -1;
@@ -1461,6 +1464,10 @@ static int parse_conditions(struct cc *c, const struct stmt *s, uint32_t i, stru
 {
 	for (; i < s->n; i++) {
 		struct tok *k = s->t[i], *v = st_at(s, i + 1);
+		if (k->kind == T_COMMA) {
+			ERR_T(c, k, "a rule names one device or point; write one rule for each");
+			return -1;
+		}
 		if (!r->allow && !is(k, "during") && !is(k, "outside") && is_cond(k)) {
 			ERR_T(c, k, "'%s' limits what an allow rule lets through; a deny rule denies whatever it matches",
 			      k->text);
@@ -1477,6 +1484,7 @@ static int parse_conditions(struct cc *c, const struct stmt *s, uint32_t i, stru
 			r->has_value = true;
 			i++;
 		} else if (is(k, "priority")) {
+			rf->prio_src = here(c, k);
 			uint32_t lo, hi;
 			if (parse_urange(c, v, 16, &lo, &hi, "a BACnet priority") < 0)
 				return -1;
@@ -1495,7 +1503,9 @@ static int parse_conditions(struct cc *c, const struct stmt *s, uint32_t i, stru
 			}
 			r->outside = is(k, "outside");
 			i++;
-			if (v->kind == T_WORD && !looks_like_hours(v->text) && !is_days_word(v->text)) {
+			struct tok *after = st_at(s, i + 1);
+			bool windows = after->kind == T_COMMA || (after->kind == T_WORD && looks_like_hours(after->text));
+			if (v->kind == T_WORD && !looks_like_hours(v->text) && !is_days_word(v->text) && !windows) {
 				ref_set(c, &rf->schedule, v);
 				rf->has_schedule = true;
 				continue;
@@ -1720,7 +1730,7 @@ static void st_include(struct cc *c, const struct stmt *s)
 	}
 	for (int k = 0; k <= c->depth; k++)
 		if (strcmp(c->include_stack[k], real) == 0) {
-			ERR_T(c, t, "'%s' includes itself (through %s)", t->text, cur);
+			ERR_T(c, t, "include loop: '%s' is already being read (it included %s)", t->text, cur);
 			return;
 		}
 	int fi = add_file(c, path);
@@ -1827,9 +1837,13 @@ static void compile_text(struct cc *c, const char *text, size_t len)
 		}
 		if (opens)
 			s.n--; /* the statement proper, without its `{` */
+		if (in_block && opens) {
+			/* Most likely the block above lacks its `}`: say so, close it, read on. */
+			ERR_T(c, open, "the block opened by '%s' on this line is not closed with '}'", open->text);
+			in_block = skip_block = false;
+			dev = role = -1;
+		}
 		if (in_block) {
-			if (opens)
-				ERR_T(c, s.t[s.n], "'{' inside a block: close the block above with '}' first");
 			if (skip_block)
 				continue;
 			if (dev >= 0) {
@@ -1840,7 +1854,11 @@ static void compile_text(struct cc *c, const char *text, size_t len)
 						ERR_T(c, s.t[2], "unexpected '%s' after the mode", tok_show(s.t[2]));
 				} else {
 					static const char *const words[] = { "point", "mode" };
-					err_unknown(c, k, "statement in a device block", words, 2, "point or mode");
+					if (is(k, "allow") || is(k, "deny") || is(k, "device") || is(k, "role"))
+						ERR_T(c, k, "'%s' cannot go inside a device block (only point and mode can); "
+							     "is a '}' missing above?", k->text);
+					else
+						err_unknown(c, k, "statement", words, 2, "point or mode");
 				}
 			} else if (role >= 0) {
 				st_member(c, &s, role);
@@ -1859,7 +1877,10 @@ static void compile_text(struct cc *c, const char *text, size_t len)
 					      s.t[1]->text, s.t[1]->text);
 			}
 		} else if (opens) {
-			ERR_T(c, s.t[s.n], "'{' after a statement that takes no block");
+			ERR_T(c, s.t[s.n], "'{' after a statement that takes no block (only device and role take one)");
+			opens = false;
+			if (is(k, "allow") || is(k, "deny"))
+				st_rule(c, &s);
 		} else if (is(k, "allow") || is(k, "deny")) {
 			st_rule(c, &s);
 		} else if (is(k, "site")) {
@@ -2040,7 +2061,7 @@ static int resolve_rule(struct cc *c, uint32_t ri)
 		}
 	}
 	if (r->has_priority && dv->proto != BMS_PROTO_BACNET) {
-		ERR_S(c, r->src, "'priority' is a BACnet write priority; '%s' is a Modbus device", dv->name);
+		ERR_S(c, rf->prio_src, "'priority' is a BACnet write priority; '%s' is a Modbus device", dv->name);
 		return -1;
 	}
 	if ((r->has_value || r->has_priority) && r->tkind == POL_TGT_DEVICE) {
@@ -2142,8 +2163,10 @@ static void finish(struct cc *c)
 		}
 	if (c->oom || !ok)
 		return;
+	/* Warnings about the whole policy wait until it compiles: before that they are mostly echoes of errors. */
+	bool quiet = c->d->errors > c->errors_before;
 	/* Shadowed rules: an earlier rule that decides everything this one covers. */
-	for (uint32_t b = 0; b < p->nrules; b++)
+	for (uint32_t b = 0; b < p->nrules && !quiet; b++)
 		for (uint32_t a = 0; a < b; a++)
 			if (covers(p, &p->rules[a], &p->rules[b])) {
 				WARN_S(c, p->rules[b].src, "this rule can never match: the rule at %s:%u decides every "
@@ -2167,7 +2190,7 @@ static void finish(struct cc *c)
 		for (uint32_t i = 0; i < p->nrules; i++)
 			if (p->rules[i].tkind == POL_TGT_ALL || p->rules[i].device == d)
 				dv->rules[dv->nrules++] = i;
-		if (dv->nrules == 0)
+		if (dv->nrules == 0 && !quiet)
 			WARN_S(c, dv->src, "no rule applies to device '%s': every request to it is denied", dv->name);
 		if (dv->proto == BMS_PROTO_BACNET) {
 			/* Two declarations at one address and port are told apart by instance only. */
@@ -2194,13 +2217,13 @@ static void finish(struct cc *c)
 	}
 	for (uint32_t i = 0; i < p->nroles; i++) {
 		const struct pol_role *r = &p->roles[i];
-		if (r->declared && !r->used)
+		if (r->declared && !r->used && !quiet)
 			WARN_S(c, r->src, "role '%s' is declared but no rule names it", r->name);
 		if (r->declared && r->nmembers == 0)
 			WARN_S(c, r->src, "role '%s' has no members: nobody holds it", r->name);
 	}
 	for (uint32_t i = 0; i < p->nschedules; i++)
-		if (!p->schedules[i].used)
+		if (!p->schedules[i].used && !quiet)
 			WARN_S(c, p->schedules[i].src, "schedule '%s' is declared but no rule uses it",
 			       p->schedules[i].name);
 }
@@ -2264,6 +2287,7 @@ static int load(const char *const *files, size_t nfiles, const char *name, const
 	struct cc c;
 	memset(&c, 0, sizeof(c));
 	c.d = diags;
+	c.errors_before = diags->errors;
 	c.flags = flags;
 	c.p = calloc(1, sizeof(*c.p));
 	c.sha = EVP_MD_CTX_new();

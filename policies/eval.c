@@ -423,9 +423,24 @@ static void target_words(const struct ctx *x, const struct bms_target *t, char *
 	}
 }
 
+/* The operation as a verb, for "X may not <verb> <target>". */
+static const char *op_verb(unsigned op)
+{
+	switch (op) {
+	case BMS_OP_READ: return "read";
+	case BMS_OP_WRITE: return "write";
+	case BMS_OP_COMMAND: return "command";
+	case BMS_OP_FILE: return "transfer files with";
+	case BMS_OP_DISCOVERY: return "discover";
+	case BMS_OP_MANAGEMENT: return "manage";
+	case BMS_OP_PRIVATE: return "send private requests to";
+	default: return "send unknown requests to";
+	}
+}
+
 static const char *op_words(const struct bms_request *req)
 {
-	return bms_op_name((enum bms_op)req->op);
+	return op_verb(req->op);
 }
 
 static void set_rule(struct ctx *x, const struct pol_rule *r)
@@ -715,16 +730,16 @@ static void decide(const struct bms_policy *p, struct bms_policy_state *st, cons
 			target_words(&x, t, tw, sizeof(tw));
 			if (near != NULL)
 				say(out->reason, BMS_REASON_MAX, "no rule allows %s to %s %s at this time (%s:%u allows "
-					 "it at other times)", ww, bms_op_name((enum bms_op)op), tw, p->files[near->src.file], near->src.line);
+					 "it at other times)", ww, op_verb(op), tw, p->files[near->src.file], near->src.line);
 			else
-				say(out->reason, BMS_REASON_MAX, "no rule allows %s to %s %s", ww, bms_op_name((enum bms_op)op), tw);
+				say(out->reason, BMS_REASON_MAX, "no rule allows %s to %s %s", ww, op_verb(op), tw);
 			goto deny;
 		}
 		set_rule(&x, hit);
 		if (!hit->allow) {
 			who_words(&x, ww, sizeof(ww));
 			target_words(&x, t, tw, sizeof(tw));
-			say(out->reason, BMS_REASON_MAX, "%s may not %s %s", ww, bms_op_name((enum bms_op)op), tw);
+			say(out->reason, BMS_REASON_MAX, "%s may not %s %s", ww, op_verb(op), tw);
 			goto deny;
 		}
 		if (!check_limits(&x, st, hit, t, now, pd, &npd) || !check_points(&x, t))

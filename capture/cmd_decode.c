@@ -154,26 +154,17 @@ static void out_flow(struct out *o, const struct cap_pdu *p)
 	out_endpoint(o, p->ipver, p->dst, p->dport);
 }
 
-/* Which Modbus functions carry a starting address / a quantity in this direction. */
-static void modbus_has_range(uint8_t fc, int request, int *has_addr, int *has_qty)
+/* An exception response's code, when the decoder read one (it stops before the code of an
+ * exception to an invalid function such as 0x80). */
+static int modbus_show_exception(const struct modbus_fields *m, int result)
 {
-	*has_addr = *has_qty = 0;
-	if (fc & 0x80)
-		return;
-	switch (fc) {
-	case 1: case 2: case 3: case 4: case 23:
-		*has_addr = *has_qty = request;
-		break;
-	case 5: case 6: case 22:
-		*has_addr = 1;
-		break;
-	case 15: case 16:
-		*has_addr = *has_qty = 1;
-		break;
-	case 24:
-		*has_addr = request;
-		break;
-	}
+	return (m->fc & 0x80) && (m->exception != 0 || result == BMS_OK);
+}
+
+/* FC 24 responses carry no quantity field but a FIFO count: the number of registers returned. */
+static int modbus_show_fifo(const struct modbus_fields *m, uint8_t dir, int result)
+{
+	return m->fc == 24 && dir == BMS_DIR_RESPONSE && result == BMS_OK;
 }
 
 /* Anomaly names: the decoder's bits, then the capture's. `sep` between names. */
@@ -235,16 +226,16 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 			JKEY(o, ",\"tid\":", m->tid);
 			JKEY(o, ",\"unit\":", m->unit);
 		}
-		if (p->len > MODBUS_MBAP_LEN) {
-			int has_addr, has_qty;
+		if (m->has_fc) {
 			JKEY(o, ",\"fc\":", m->fc & 0x7F);
-			if (m->fc & 0x80)
+			if (modbus_show_exception(m, p->result))
 				JKEY(o, ",\"exception\":", m->exception);
-			modbus_has_range(m->fc, q->dir == BMS_DIR_REQUEST, &has_addr, &has_qty);
-			if (has_addr && p->result == BMS_OK)
+			if (m->has_addr)
 				JKEY(o, ",\"addr\":", m->addr);
-			if (has_qty && p->result == BMS_OK)
+			if (m->has_qty)
 				JKEY(o, ",\"qty\":", m->qty);
+			else if (modbus_show_fifo(m, q->dir, p->result))
+				JKEY(o, ",\"qty\":", m->fifo_count);
 		}
 	} else {
 		const struct bacnet_fields *b = &q->raw.bacnet;
@@ -303,19 +294,23 @@ static void write_text(struct out *o, const struct cap_pdu *p)
 			JKEY(o, " tid=", m->tid);
 			JKEY(o, " unit=", m->unit);
 		}
-		if (p->len > MODBUS_MBAP_LEN) {
-			int has_addr, has_qty;
+		if (m->has_fc) {
 			JKEY(o, " fc=", m->fc & 0x7F);
 			OUT_LIT(o, " (");
 			out_str(o, modbus_fc_name(m->fc & 0x7F));
 			OUT_LIT(o, ")");
-			if (m->fc & 0x80)
+			if (modbus_show_exception(m, p->result)) {
 				JKEY(o, " exception=", m->exception);
-			modbus_has_range(m->fc, q->dir == BMS_DIR_REQUEST, &has_addr, &has_qty);
-			if (has_addr && p->result == BMS_OK)
+				OUT_LIT(o, " (");
+				out_str(o, modbus_exception_name(m->exception));
+				OUT_LIT(o, ")");
+			}
+			if (m->has_addr)
 				JKEY(o, " addr=", m->addr);
-			if (has_qty && p->result == BMS_OK)
+			if (m->has_qty)
 				JKEY(o, " qty=", m->qty);
+			else if (modbus_show_fifo(m, q->dir, p->result))
+				JKEY(o, " qty=", m->fifo_count);
 		}
 	} else {
 		const struct bacnet_fields *b = &q->raw.bacnet;

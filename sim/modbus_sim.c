@@ -103,6 +103,12 @@ void bms_sim_ahu_tick(struct bms_sim_ahu *m, modbus_mapping_t *map, double dt)
 	map->tab_input_registers[BMS_SIM_IR_SAT] = to_reg(m->sat * 10.0);
 	map->tab_input_registers[BMS_SIM_IR_FAN_SPEED] = to_reg(m->fan_pct);
 	map->tab_input_registers[BMS_SIM_IR_FILTER_DP] = to_reg(m->filter_pa);
+	/* float32 over two registers, high word first (the Modbus convention the policy reads). */
+	float f = (float)m->sat;
+	uint32_t bits;
+	memcpy(&bits, &f, sizeof(bits));
+	map->tab_input_registers[BMS_SIM_IR_SAT_FLOAT] = (uint16_t)(bits >> 16);
+	map->tab_input_registers[BMS_SIM_IR_SAT_FLOAT + 1] = (uint16_t)bits;
 	map->tab_input_bits[BMS_SIM_DI_FAN_STATUS] = m->fan_on_s >= 1.0;
 	map->tab_input_bits[BMS_SIM_DI_FILTER_ALARM] = m->filter_pa > 250.0;
 	map->tab_input_bits[BMS_SIM_DI_FREEZE_ALARM] = m->sat < 4.0;

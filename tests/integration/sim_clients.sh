@@ -52,11 +52,11 @@ P=$s_port
 check "mbpoll reads the supply air setpoint (holding 100 = 180)" test "$(mb_value -p "$P" -t 4 -r 100 127.0.0.1)" = 180
 check "mbpoll writes the setpoint" mb -p "$P" -t 4 -r 100 127.0.0.1 215
 check "mbpoll reads the written setpoint back" test "$(mb_value -p "$P" -t 4 -r 100 127.0.0.1)" = 215
-check "mbpoll switches the fan on (coil 0)" mb -p "$P" -t 0 -r 0 127.0.0.1 1
+check "mbpoll switches the fan on (coil 12, fan_enable)" mb -p "$P" -t 0 -r 12 127.0.0.1 1
 check "mbpoll reads the outside air temperature (input 2 = 85)" test "$(mb_value -p "$P" -t 3 -r 2 127.0.0.1)" = 85
 
 cat >"$tmp/client.py" <<'PYEOF'
-import sys, time, threading
+import struct, sys, time, threading
 from pymodbus.client import ModbusTcpClient
 from pymodbus.diag_message import ReturnQueryDataRequest
 from pymodbus.pdu import ExceptionResponse
@@ -79,15 +79,22 @@ result(not rr.isError() and rr.registers[1] == 220 and rr.registers[2] == 85, "r
 deadline = time.time() + 5
 fan = False
 while time.time() < deadline and not fan:
-    d = c.read_discrete_inputs(0, 3, slave=1)
-    fan = not d.isError() and d.bits[0]
+    d = c.read_discrete_inputs(0, 5, slave=1)
+    fan = not d.isError() and d.bits[2]
     if not fan:
         time.sleep(0.1)
 result(fan, "fan status follows the fan command")
 rr = c.read_input_registers(3, 1, slave=1)
 result(not rr.isError() and rr.registers[0] > 0, "fan speed feedback rises", rr)
-rr = c.read_coils(0, 4, slave=1)
-result(not rr.isError() and rr.bits[0] and not rr.bits[1], "reads coils", rr)
+rr = c.read_coils(12, 4, slave=1)
+result(not rr.isError() and rr.bits[0] and not rr.bits[1], "reads coils 12-15 (fan on, heating off)", rr)
+# supply_air_temp as the example policy declares it: float32 at input 30-31, high word first.
+rr = c.read_input_registers(0, 32, slave=1)
+if not rr.isError():
+    f = struct.unpack(">f", struct.pack(">HH", rr.registers[30], rr.registers[31]))[0]
+    result(abs(f * 10 - rr.registers[0]) <= 1 and 20.0 < f < 22.0, "float32 supply air temp at input 30-31 agrees with input 0 (%.2f)" % f, rr.registers[:5])
+else:
+    result(False, "float32 supply air temp at input 30-31", rr)
 w = c.write_registers(101, [75, 30], slave=1)
 rr = c.read_holding_registers(100, 4, slave=1)
 result(not w.isError() and not rr.isError() and rr.registers == [215, 75, 30, 1], "write multiple registers, read back", rr)

@@ -243,9 +243,9 @@ static void overlapping_units_and_nets(void **state)
 		"t.conf:1: allow: '10.0.0.1/24' has host bits set beyond /24\n"
 		"t.conf:1: allow: 'banana' is not an address or network (e.g. 10.0.0.0/24)\n"
 		"t.conf:1: allow: '10.0.0.0/33' has a bad prefix length (0..32)\n"
-		"t.conf:20: device 'a' defined twice (first at line 6)\n"
+		"t.conf:21: device 'a' defined twice (first at line 7)\n"
 		"t.conf: no 'listen' line: nothing to accept connections on\n"
-		"t.conf:10: device 'b': unit 4 is also routed to device 'a' (line 6)\n"
+		"t.conf:11: device 'b': unit 4 is also routed to device 'a' (line 7)\n"
 		"t.conf: 2 devices have no 'units' line: only one device may take every unit\n";
 	char *msgs = NULL;
 	assert_int_equal(parse(text, PROXY_GUARD, &msgs), -1);

@@ -51,12 +51,6 @@
 #include "parsers/bacnet_services.h"
 #include "parsers/bacnet_tag.h"
 
-/* Anomalies that describe a datagram without making it malformed. */
-#define INFO_ANOMALIES (BACNET_AN(BACNET_AN_BVLC_SECURE) | BACNET_AN(BACNET_AN_NPDU_ZERO_HOP_COUNT) | \
-			BACNET_AN(BACNET_AN_NPDU_UNKNOWN_MESSAGE) | BACNET_AN(BACNET_AN_APDU_SEGMENTED) | \
-			BACNET_AN(BACNET_AN_UNKNOWN_SERVICE) | BACNET_AN(BACNET_AN_UNKNOWN_REASON) | \
-			BACNET_AN(BACNET_AN_TOO_MANY_TARGETS))
-
 static int flag(struct bms_request *r, unsigned bit)
 {
 	r->anomalies |= BACNET_AN(bit);
@@ -145,8 +139,10 @@ static int read_addr(struct bms_request *r, struct bms_cursor *c, uint16_t *net,
 
 	if (bms_cursor_u16be(c, net) != 0 || bms_cursor_u8(c, alen) != 0)
 		return flag(r, BACNET_AN_NPDU_TRUNCATED);
-	if (*alen > BACNET_MAX_MAC)
-		return 1; /* the caller names the field */
+	if (*alen > BACNET_MAX_MAC) {
+		*alen = 0; /* never a length beyond the array that holds the address */
+		return 1;  /* the caller names the field */
+	}
 	if (bms_cursor_bytes(c, *alen, &p) != 0)
 		return flag(r, BACNET_AN_NPDU_TRUNCATED);
 	memcpy(addr, p, *alen);
@@ -460,7 +456,7 @@ enum bms_parse_result bacnet_decode(const uint8_t *dgram, size_t len, struct bms
 done:
 	/* Too many targets leaves targets unchecked: tolerable for reads, not for anything that
 	 * carries values or changes the device. */
-	if (out->anomalies & ~INFO_ANOMALIES)
+	if (out->anomalies & ~BACNET_INFO_ANOMALIES)
 		return BMS_MALFORMED;
 	if ((out->anomalies & BACNET_AN(BACNET_AN_TOO_MANY_TARGETS)) && out->op != BMS_OP_READ)
 		return BMS_MALFORMED;

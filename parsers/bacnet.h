@@ -155,6 +155,13 @@ enum bacnet_anomaly {
 
 #define BACNET_AN(bit) (UINT64_C(1) << (bit))
 
+/* The (info) anomalies. A datagram is MALFORMED iff it has any other anomaly, or
+ * too_many_targets on an operation other than a read (unchecked targets of a write). */
+#define BACNET_INFO_ANOMALIES (BACNET_AN(BACNET_AN_BVLC_SECURE) | BACNET_AN(BACNET_AN_NPDU_ZERO_HOP_COUNT) | \
+			       BACNET_AN(BACNET_AN_NPDU_UNKNOWN_MESSAGE) | BACNET_AN(BACNET_AN_APDU_SEGMENTED) | \
+			       BACNET_AN(BACNET_AN_UNKNOWN_SERVICE) | BACNET_AN(BACNET_AN_UNKNOWN_REASON) | \
+			       BACNET_AN(BACNET_AN_TOO_MANY_TARGETS))
+
 /* Decode one BACnet/IP datagram (the UDP payload). The direction comes from
  * the PDU type: confirmed and unconfirmed requests are requests, acks and
  * errors are responses. Fills *out also when MALFORMED. Never NEED_MORE. */

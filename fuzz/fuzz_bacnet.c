@@ -49,7 +49,8 @@ static void check_reply(const struct bms_request *req, int rc, const uint8_t *ou
 	struct bms_request rep;
 
 	if (rc == -ENOTSUP && pdu_type == BACNET_PDU_ERROR &&
-	    req->raw.bacnet.service == BACNET_SVC_SUBSCRIBE_COV_PROPERTY_MULTIPLE)
+	    (req->raw.bacnet.service == BACNET_SVC_SUBSCRIBE_COV_PROPERTY_MULTIPLE ||
+	     (req->raw.bacnet.service == BACNET_SVC_WRITE_PROPERTY_MULTIPLE && req->ntargets == 0)))
 		return;
 	if (rc != 0)
 		abort();

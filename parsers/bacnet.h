@@ -183,7 +183,9 @@ const char *bacnet_pdu_type_name(uint8_t type);
 /* Deny replies for the gateway (pure). Each answers `req`, which must be a decoded confirmed
  * request (else -EINVAL), with BVLC Original-Unicast-NPDU + NPDU + APDU in buf[0..cap).
  * A request that came through a router (SNET present) is answered to SNET/SADR.
- * Returns 0 and the size in *out_len, -ENOSPC if cap is too small. */
+ * Returns 0 and the size in *out_len, -ENOSPC if cap is too small. bacnet_encode_error returns
+ * -ENOTSUP where the service's error type names what this decoder did not keep
+ * (SubscribeCOVPropertyMultiple; a segmented WritePropertyMultiple): answer with Reject or Abort. */
 #define BACNET_ERROR_CLASS_SECURITY 4
 #define BACNET_ERROR_CODE_WRITE_ACCESS_DENIED 40
 BMS_WUR int bacnet_encode_error(const struct bms_request *req, uint32_t error_class, uint32_t error_code,

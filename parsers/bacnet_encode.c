@@ -125,8 +125,9 @@ int bacnet_encode_error(const struct bms_request *req, uint32_t error_class, uin
 	case BACNET_SVC_WRITE_PROPERTY_MULTIPLE: {
 		/* 15.10.1.3.1: errorType [0], firstFailedWriteAttempt [1] BACnetObjectPropertyReference */
 		const struct bms_target *t = &req->targets[0];
+		/* A segment's parameters are not decoded: no object to name. Reject/Abort instead. */
 		if (req->ntargets == 0)
-			return -EINVAL;
+			return -ENOTSUP;
 		put_open(&w, 0);
 		put_uint_tagged(&w, BACNET_APP_ENUMERATED, false, error_class);
 		put_uint_tagged(&w, BACNET_APP_ENUMERATED, false, error_code);

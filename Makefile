@@ -98,7 +98,7 @@ unit: asan
 	$(Q)tests/run --unit-only
 
 # libFuzzer targets: clang, one per parser and for the capture path.
-FUZZ_CFLAGS := $(CSTD) -I. $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -DBMS_FUZZING=1
+FUZZ_CFLAGS := $(CSTD) -I. $(PKG_CFLAGS) -DBMS_VERSION='"$(VERSION)"' -O1 -g -fsanitize=fuzzer-no-link,address,undefined -DBMS_FUZZING=1
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC))
 build/fuzz/obj/%.o: %.c
 	@echo "  CC/FUZZ $<"

@@ -2296,6 +2296,11 @@ static int load(const char *const *files, size_t nfiles, const char *name, const
 		goto fail;
 	}
 	pol_tz_utc(&c.p->tz);
+	{
+		/* Serial numbers start at 1 and never repeat in a process, also across threads. */
+		static uint64_t serials;
+		c.p->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
+	}
 	if (text != NULL) {
 		c.from_string = true;
 		c.file = (uint16_t)add_file(&c, name);

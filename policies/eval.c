@@ -483,20 +483,21 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 		}
 	}
 	if (r->has_value && (wr || x->req->op == BMS_OP_WRITE)) {
-		target_words(x, t, tw, sizeof(tw));
-		pol_fmt_num(a, sizeof(a), r->vlo);
-		pol_fmt_num(b, sizeof(b), r->vhi);
+		/* Words cost more than the check: they are made only for a deny. */
+#define WORDS() (target_words(x, t, tw, sizeof(tw)), pol_fmt_num(a, sizeof(a), r->vlo), pol_fmt_num(b, sizeof(b), r->vhi))
 		if (r->tkind == POL_TGT_POINT) {
 			const struct pol_point *pt = &p->points[r->point];
 			double val = 0;
 			enum vres vr = point_value(pt, x->req, t, &val);
 			if (vr != V_OK && vr != V_NULL) {
+				WORDS();
 				say(x->out->reason, BMS_REASON_MAX, "cannot check the value written to %s: %s", pt->full,
 					 vres_why(vr));
 				return false;
 			}
 			if (vr == V_OK && !(val >= r->vlo && val <= r->vhi)) {
 				pol_fmt_num(v, sizeof(v), val);
+				WORDS();
 				say(x->out->reason, BMS_REASON_MAX, "write %s%s%s to %s outside the allowed %s..%s", v,
 					 pt->unit[0] ? " " : "", pt->unit, pt->full, a, b);
 				return false;
@@ -505,12 +506,14 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 			double val = 0;
 			enum vres vr = t->has_value ? bacnet_value(&t->value, &val) : V_NONE;
 			if (vr != V_OK && vr != V_NULL) {
+				WORDS();
 				say(x->out->reason, BMS_REASON_MAX, "cannot check the value written to %s: %s", tw,
 					 vres_why(vr));
 				return false;
 			}
 			if (vr == V_OK && !(val >= r->vlo && val <= r->vhi)) {
 				pol_fmt_num(v, sizeof(v), val);
+				WORDS();
 				say(x->out->reason, BMS_REASON_MAX, "write %s to %s outside the allowed %s..%s", v, tw, a, b);
 				return false;
 			}
@@ -519,6 +522,7 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 			bool bit = t->space == BMS_SPACE_COIL || t->space == BMS_SPACE_DISCRETE_INPUT;
 			uint32_t cnt = t->count ? t->count : 1;
 			if ((x->req->raw.modbus.fc & 0x7f) == 22) {
+				WORDS();
 				say(x->out->reason, BMS_REASON_MAX, "cannot check the value written to %s: %s", tw,
 					 vres_why(V_MASK));
 				return false;
@@ -532,7 +536,8 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 				else if (t->has_value && cnt == 1)
 					val = t->value.type == BMS_VAL_BOOL ? t->value.b : (double)t->value.u;
 				else {
-					say(x->out->reason, BMS_REASON_MAX, "cannot check the value written to %s: %s",
+					WORDS();
+				say(x->out->reason, BMS_REASON_MAX, "cannot check the value written to %s: %s",
 						 tw, vres_why(V_NONE));
 					return false;
 				}
@@ -540,13 +545,15 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 					val = val != 0;
 				if (!(val >= r->vlo && val <= r->vhi)) {
 					pol_fmt_num(v, sizeof(v), val);
-					say(x->out->reason, BMS_REASON_MAX, "write raw %s to %s %u on %s outside the "
+					WORDS();
+				say(x->out->reason, BMS_REASON_MAX, "write raw %s to %s %u on %s outside the "
 						 "allowed %s..%s", v, space_word(t->space), t->start + i, x->dev->name, a, b);
 					return false;
 				}
 			}
 		}
 	}
+#undef WORDS
 	if (r->rate_n) {
 		uint64_t key = r->key ^ 0x52415445ULL; /* "RATE" */
 		key |= 1;
@@ -779,4 +786,23 @@ void bms_policy_decide(const struct bms_policy *p, struct bms_policy_state *st, 
 	if (p != NULL)
 		pol_identity_roles(p, who, roles);
 	decide(p, st, roles, who, NULL, dev, req, now_unix_us, out);
+}
+
+void bms_policy_resolve(const struct bms_policy *p, const struct bms_identity *who, struct bms_policy_roles *out)
+{
+	_Static_assert(sizeof(out->bits) == POL_ROLE_WORDS * sizeof(uint64_t), "role words");
+	pol_identity_roles(p, who, out->bits);
+	out->serial = p->serial;
+}
+
+void bms_policy_decide_resolved(const struct bms_policy *p, struct bms_policy_state *st,
+				const struct bms_identity *who, const struct bms_policy_roles *roles,
+				const struct bms_policy_device *dev, const struct bms_request *req, int64_t now_unix_us,
+				struct bms_decision *out)
+{
+	if (p == NULL || roles == NULL || roles->serial != p->serial) {
+		bms_policy_decide(p, st, who, dev, req, now_unix_us, out);
+		return;
+	}
+	decide(p, st, roles->bits, who, NULL, dev, req, now_unix_us, out);
 }

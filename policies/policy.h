@@ -139,4 +139,21 @@ void bms_policy_decide(const struct bms_policy *p, struct bms_policy_state *st, 
 		       const struct bms_policy_device *dev, const struct bms_request *req, int64_t now_unix_us,
 		       struct bms_decision *out);
 
+/* ---- optional fast path: resolve an identity once per connection ----
+ *
+ * bms_policy_decide works out which of the policy's roles the identity holds
+ * on every call (string compares against every role member). A caller that
+ * keeps a connection's identity may resolve it once and pass the result; it
+ * carries the serial of the policy it was resolved against, so after a reload
+ * a stale resolution is detected and redone on the spot (never trusted). */
+struct bms_policy_roles {
+	uint64_t serial;   /* the policy's serial number; 0 = not resolved */
+	uint64_t bits[4];
+};
+void bms_policy_resolve(const struct bms_policy *p, const struct bms_identity *who, struct bms_policy_roles *out);
+void bms_policy_decide_resolved(const struct bms_policy *p, struct bms_policy_state *st,
+				const struct bms_identity *who, const struct bms_policy_roles *roles,
+				const struct bms_policy_device *dev, const struct bms_request *req, int64_t now_unix_us,
+				struct bms_decision *out);
+
 #endif

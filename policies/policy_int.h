@@ -179,6 +179,7 @@ struct pol_rule {
 };
 
 struct bms_policy {
+	uint64_t serial;              /* unique per compile in this process: stale role resolutions are caught */
 	char hash[65];
 	char site[128];
 	int8_t site_mode;             /* 0 enforce, 1 monitor */

@@ -4,6 +4,7 @@
  * small helpers the compiler and the evaluator share. Numbers not listed here
  * may be written as plain numbers in a policy. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,28 @@ void pol_fmt_num(char *buf, size_t n, double v)
 {
 	if (!isfinite(v)) {
 		snprintf(buf, n, "%s", isnan(v) ? "NaN" : v < 0 ? "-inf" : "inf");
+		return;
+	}
+	/* The common case, a value in tenths, without printf: reasons are worded on the hot path. */
+	double tenths = v * 10;
+	if (fabs(v) < 1e9 && fabs(tenths - nearbyint(tenths)) < 1e-6 * (fabs(tenths) > 1 ? fabs(tenths) : 1) && n >= 16) {
+		long long t = llrint(tenths);
+		char tmp[24];
+		size_t k = 0;
+		bool neg = t < 0;
+		unsigned long long u = neg ? (unsigned long long)(-t) : (unsigned long long)t;
+		tmp[k++] = (char)('0' + u % 10);
+		tmp[k++] = '.';
+		u /= 10;
+		do {
+			tmp[k++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u != 0);
+		if (neg)
+			tmp[k++] = '-';
+		for (size_t i = 0; i < k; i++)
+			buf[i] = tmp[k - 1 - i];
+		buf[k] = '\0';
 		return;
 	}
 	/* At least one decimal ("30.0" reads as a measurement), at most six. */

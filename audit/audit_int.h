@@ -36,6 +36,12 @@ void audit_buf_init(struct audit_buf *b, char *p, size_t cap);
 void audit_buf_put(struct audit_buf *b, const void *s, size_t n);
 void audit_buf_puts(struct audit_buf *b, const char *s);
 void audit_buf_printf(struct audit_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal without printf (the record path is hot); kv = a literal then the number. */
+void audit_buf_u64(struct audit_buf *b, uint64_t v);
+void audit_buf_kv_u64_n(struct audit_buf *b, const char *lit, size_t litlen, uint64_t v);
+/* lit must be a string literal: its length is known at compile time */
+#define audit_buf_kv_u64(b, lit, v) audit_buf_kv_u64_n((b), "" lit, sizeof(lit) - 1, (v))
+#define audit_buf_lit(b, lit) audit_buf_put((b), "" lit, sizeof(lit) - 1)
 /* A JSON string literal with quotes; invalid UTF-8 becomes U+FFFD. */
 void audit_buf_json_str(struct audit_buf *b, const char *s);
 void audit_buf_json_strn(struct audit_buf *b, const char *s, size_t n);

@@ -1,5 +1,7 @@
 /* audit/merkle.c: RFC 6962 / 9162 hashing, compact range, proofs. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -9,12 +11,22 @@
 /* Two-part SHA-256 with a one-byte domain prefix. EVP is the non-deprecated
  * OpenSSL 3 interface; a failure here means the library is broken, and a
  * hash we cannot compute must not look like one we could: abort. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	/* fetched once: an implicit fetch on every hash costs a provider lookup under a lock */
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static void sha256_prefixed(uint8_t prefix, const void *a, size_t alen, const void *b, size_t blen,
 			    uint8_t out[static AUDIT_HASH_LEN])
 {
+	pthread_once(&sha256_once, sha256_fetch);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int olen = 0;
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, &prefix, 1) != 1 ||
+	if (!ctx || !sha256_md || EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, &prefix, 1) != 1 ||
 	    (alen && EVP_DigestUpdate(ctx, a, alen) != 1) || (blen && EVP_DigestUpdate(ctx, b, blen) != 1) ||
 	    EVP_DigestFinal_ex(ctx, out, &olen) != 1 || olen != AUDIT_HASH_LEN)
 		abort();

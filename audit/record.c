@@ -66,9 +66,18 @@ static void put_address(struct audit_buf *b, const struct bms_identity *id)
 		return;
 	}
 	if (ss->ss_family == AF_INET && id->addr_len >= sizeof(struct sockaddr_in)) {
+		/* dotted quad by hand: inet_ntop formats with sprintf, and this runs per record */
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(out, sizeof(out), "%s:%u", host, ntohs(sin->sin_port));
+		const uint8_t *a = (const uint8_t *)&sin->sin_addr.s_addr;
+		struct audit_buf ob;
+		audit_buf_init(&ob, out, sizeof(out) - 1);
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				audit_buf_lit(&ob, ".");
+			audit_buf_u64(&ob, a[i]);
+		}
+		audit_buf_kv_u64(&ob, ":", ntohs(sin->sin_port));
+		out[ob.len] = '\0';
 	} else if (ss->ss_family == AF_INET6 && id->addr_len >= sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
 		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
@@ -84,38 +93,40 @@ static void put_address(struct audit_buf *b, const struct bms_identity *id)
 static void put_peer(struct audit_buf *b, const struct bms_identity *id)
 {
 	/* subject and role are fixed-size arrays: never read past them even if unterminated */
-	audit_buf_puts(b, ",\"peer\":{\"subject\":");
+	audit_buf_lit(b, ",\"peer\":{\"subject\":");
 	audit_buf_json_strn(b, id->subject, strnlen(id->subject, sizeof(id->subject)));
 	if (id->has_fingerprint) {
 		char hex[2 * 32 + 1];
 		audit_hex(id->fingerprint, sizeof(id->fingerprint), hex);
-		audit_buf_printf(b, ",\"fingerprint\":\"%s\"", hex);
+		audit_buf_lit(b, ",\"fingerprint\":\"");
+		audit_buf_put(b, hex, 64);
+		audit_buf_put(b, "\"", 1);
 	}
-	audit_buf_puts(b, ",\"role\":");
+	audit_buf_lit(b, ",\"role\":");
 	audit_buf_json_strn(b, id->role, strnlen(id->role, sizeof(id->role)));
-	audit_buf_puts(b, ",\"address\":");
+	audit_buf_lit(b, ",\"address\":");
 	put_address(b, id);
-	audit_buf_printf(b, ",\"authenticated\":%s}", id->authenticated ? "true" : "false");
+	audit_buf_puts(b, id->authenticated ? ",\"authenticated\":true}" : ",\"authenticated\":false}");
 }
 
 static void put_value(struct audit_buf *b, const struct bms_value *v)
 {
 	switch (v->type) {
-	case BMS_VAL_NULL: audit_buf_puts(b, "null"); break;
+	case BMS_VAL_NULL: audit_buf_lit(b, "null"); break;
 	case BMS_VAL_BOOL: audit_buf_puts(b, v->b ? "true" : "false"); break;
 	case BMS_VAL_UNSIGNED:
-	case BMS_VAL_ENUM: audit_buf_printf(b, "%llu", (unsigned long long)v->u); break;
+	case BMS_VAL_ENUM: audit_buf_u64(b, v->u); break;
 	case BMS_VAL_SIGNED: audit_buf_printf(b, "%lld", (long long)v->i); break;
 	case BMS_VAL_REAL:
 		/* JSON has no NaN or infinity: name them as strings */
 		if (isnan(v->d))
-			audit_buf_puts(b, "\"NaN\"");
+			audit_buf_lit(b, "\"NaN\"");
 		else if (isinf(v->d))
 			audit_buf_puts(b, v->d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
 		else
 			audit_buf_printf(b, "%.17g", v->d);
 		break;
-	default: audit_buf_puts(b, "\"(not numeric)\""); break;
+	default: audit_buf_lit(b, "\"(not numeric)\""); break;
 	}
 }
 
@@ -132,19 +143,22 @@ static void put_data(struct audit_buf *b, const struct bms_request *req, const s
 		uint32_t n = t->count;
 		if (n > (uint32_t)t->data_len * 8)
 			n = (uint32_t)t->data_len * 8;
-		audit_buf_puts(b, ",\"values\":[");
+		audit_buf_lit(b, ",\"values\":[");
 		for (uint32_t i = 0; i < n; i++)
 			audit_buf_puts(b, i ? ((t->data[i / 8] >> (i % 8)) & 1 ? ",1" : ",0")
 					    : ((t->data[0] & 1) ? "1" : "0"));
-		audit_buf_puts(b, "]");
+		audit_buf_lit(b, "]");
 		return;
 	}
 	if (t->space == BMS_SPACE_HOLDING_REGISTER || t->space == BMS_SPACE_INPUT_REGISTER ||
 	    t->space == BMS_SPACE_FILE_RECORD) {
-		audit_buf_puts(b, ",\"values\":[");
-		for (uint16_t i = 0; i + 1 < t->data_len; i += 2)
-			audit_buf_printf(b, "%s%u", i ? "," : "", (unsigned)(t->data[i] << 8 | t->data[i + 1]));
-		audit_buf_puts(b, "]");
+		audit_buf_lit(b, ",\"values\":[");
+		for (uint16_t i = 0; i + 1 < t->data_len; i += 2) {
+			if (i)
+				audit_buf_put(b, ",", 1);
+			audit_buf_u64(b, (unsigned)(t->data[i] << 8 | t->data[i + 1]));
+		}
+		audit_buf_lit(b, "]");
 		return;
 	}
 	char hex[2 * 64 + 1];
@@ -155,85 +169,88 @@ static void put_data(struct audit_buf *b, const struct bms_request *req, const s
 
 static void put_target(struct audit_buf *b, const struct bms_request *req, const struct bms_target *t)
 {
-	audit_buf_puts(b, "{\"space\":");
+	audit_buf_lit(b, "{\"space\":");
 	audit_buf_json_str(b, bms_space_name((enum bms_space)t->space));
 	if (t->space == BMS_SPACE_BACNET_OBJECT) {
-		audit_buf_printf(b, ",\"object_type\":%u,\"instance\":%u,\"property\":%u", (unsigned)t->object_type,
-				 (unsigned)t->instance, (unsigned)t->property);
+		audit_buf_kv_u64(b, ",\"object_type\":", t->object_type);
+		audit_buf_kv_u64(b, ",\"instance\":", t->instance);
+		audit_buf_kv_u64(b, ",\"property\":", t->property);
 		if (t->array_index != BMS_NO_INDEX)
-			audit_buf_printf(b, ",\"index\":%u", (unsigned)t->array_index);
+			audit_buf_kv_u64(b, ",\"index\":", t->array_index);
 		if (t->priority)
-			audit_buf_printf(b, ",\"priority\":%u", (unsigned)t->priority);
+			audit_buf_kv_u64(b, ",\"priority\":", t->priority);
 	} else if (t->space == BMS_SPACE_FILE_RECORD) {
 		audit_buf_printf(b, ",\"file\":%u,\"start\":%u,\"count\":%u", (unsigned)t->instance, (unsigned)t->start,
 				 (unsigned)t->count);
 	} else if (t->space != BMS_SPACE_NONE) {
-		audit_buf_printf(b, ",\"start\":%u,\"count\":%u", (unsigned)t->start, (unsigned)t->count);
+		audit_buf_kv_u64(b, ",\"start\":", t->start);
+		audit_buf_kv_u64(b, ",\"count\":", t->count);
 	}
 	if (t->data && t->data_len)
 		put_data(b, req, t);
 	else if (t->has_value) {
-		audit_buf_puts(b, ",\"value\":");
+		audit_buf_lit(b, ",\"value\":");
 		put_value(b, &t->value);
 	}
 	if (t->data && t->data_len && t->has_value && t->space == BMS_SPACE_BACNET_OBJECT) {
-		audit_buf_puts(b, ",\"value\":");
+		audit_buf_lit(b, ",\"value\":");
 		put_value(b, &t->value);
 	}
-	audit_buf_puts(b, "}");
+	audit_buf_lit(b, "}");
 }
 
 static void put_request(struct audit_buf *b, const struct bms_request *req)
 {
 	if (req->proto == BMS_PROTO_MODBUS) {
-		audit_buf_printf(b, ",\"unit\":%u", (unsigned)req->unit);
+		audit_buf_kv_u64(b, ",\"unit\":", req->unit);
 	}
-	audit_buf_puts(b, ",\"op\":");
+	audit_buf_lit(b, ",\"op\":");
 	audit_buf_json_str(b, bms_op_name((enum bms_op)req->op));
 	if (req->proto == BMS_PROTO_MODBUS) {
-		audit_buf_printf(b, ",\"fc\":%u,\"function\":", (unsigned)req->raw.modbus.fc);
+		audit_buf_kv_u64(b, ",\"fc\":", req->raw.modbus.fc);
+		audit_buf_lit(b, ",\"function\":");
 		audit_buf_json_str(b, modbus_fc_name(req->raw.modbus.fc));
 		if (req->raw.modbus.has_sub)
-			audit_buf_printf(b, ",\"sub\":%u", (unsigned)req->raw.modbus.sub);
+			audit_buf_kv_u64(b, ",\"sub\":", req->raw.modbus.sub);
 	} else if (req->proto == BMS_PROTO_BACNET && req->raw.bacnet.has_service) {
 		/* PDU type 0 = confirmed request, 1 = unconfirmed */
 		const char *name = req->raw.bacnet.pdu_type == 1
 					   ? bacnet_unconfirmed_service_name(req->raw.bacnet.service)
 					   : bacnet_confirmed_service_name(req->raw.bacnet.service);
-		audit_buf_puts(b, ",\"service\":");
+		audit_buf_lit(b, ",\"service\":");
 		audit_buf_json_str(b, name);
-		audit_buf_printf(b, ",\"service_choice\":%u", (unsigned)req->raw.bacnet.service);
+		audit_buf_kv_u64(b, ",\"service_choice\":", req->raw.bacnet.service);
 		if (req->raw.bacnet.password_present)
-			audit_buf_puts(b, ",\"password_present\":true"); /* the value is never kept */
+			audit_buf_lit(b, ",\"password_present\":true"); /* the value is never kept */
 	}
 	unsigned n = req->ntargets > BMS_MAX_TARGETS ? BMS_MAX_TARGETS : req->ntargets;
 	if (n) {
-		audit_buf_puts(b, ",\"target\":[");
+		audit_buf_lit(b, ",\"target\":[");
 		for (unsigned i = 0; i < n; i++) {
 			if (i)
-				audit_buf_puts(b, ",");
+				audit_buf_lit(b, ",");
 			put_target(b, req, &req->targets[i]);
 		}
-		audit_buf_puts(b, "]");
+		audit_buf_lit(b, "]");
 	}
 	if (req->ntargets > BMS_MAX_TARGETS)
-		audit_buf_printf(b, ",\"targets_total\":%u", (unsigned)req->ntargets);
+		audit_buf_kv_u64(b, ",\"targets_total\":", req->ntargets);
 	if (req->anomalies) {
-		audit_buf_puts(b, ",\"anomalies\":[");
+		audit_buf_lit(b, ",\"anomalies\":[");
 		int first = 1;
 		for (unsigned bit = 0; bit < 64; bit++) {
 			if (!(req->anomalies & (1ull << bit)))
 				continue;
 			const char *name = bms_anomaly_name((enum bms_proto)req->proto, bit);
 			if (!first)
-				audit_buf_puts(b, ",");
+				audit_buf_lit(b, ",");
 			first = 0;
 			if (name)
 				audit_buf_json_str(b, name);
 			else
 				audit_buf_printf(b, "\"bit%u\"", bit);
 		}
-		audit_buf_puts(b, "]");
+		audit_buf_lit(b, "]");
 	}
 }
 
@@ -252,16 +269,24 @@ int audit_format_body(const struct audit_event *ev, const char *node, int64_t ti
 		return -EINVAL;
 	char ts[AUDIT_TIME_LEN + 1];
 	audit_format_time(time_us, ts);
-	audit_buf_printf(b, "\"time\":\"%s\",\"node\":", ts);
+	audit_buf_lit(b, "\"time\":\"");
+	audit_buf_put(b, ts, AUDIT_TIME_LEN);
+	audit_buf_lit(b, "\",\"node\":");
 	audit_buf_json_str(b, node);
-	audit_buf_printf(b, ",\"kind\":\"%s\"", audit_kind_name((enum audit_kind)ev->kind));
+	audit_buf_lit(b, ",\"kind\":\"");
+	audit_buf_puts(b, audit_kind_name((enum audit_kind)ev->kind));
+	audit_buf_put(b, "\"", 1);
 	if (ev->peer)
 		put_peer(b, ev->peer);
 	unsigned proto = ev->req ? ev->req->proto : ev->proto;
 	if (proto_name(proto))
-		audit_buf_printf(b, ",\"proto\":\"%s\"", proto_name(proto));
+	{
+		audit_buf_lit(b, ",\"proto\":\"");
+		audit_buf_puts(b, proto_name(proto));
+		audit_buf_put(b, "\"", 1);
+	}
 	if (ev->device) {
-		audit_buf_puts(b, ",\"device\":");
+		audit_buf_lit(b, ",\"device\":");
 		audit_buf_json_strn(b, ev->device, strnlen(ev->device, 256));
 	}
 	if (ev->req)
@@ -269,39 +294,44 @@ int audit_format_body(const struct audit_event *ev, const char *node, int64_t ti
 	if (ev->kind == AUDIT_DECISION) {
 		/* no decision given is a deny: the zero value of bms_decision fails closed too */
 		const struct bms_decision *d = ev->decision;
-		audit_buf_puts(b, ",\"decision\":");
+		audit_buf_lit(b, ",\"decision\":");
 		audit_buf_json_str(b, bms_verdict_name(d ? (enum bms_verdict)d->verdict : BMS_VERDICT_DENY));
 		if (d && d->rule_file) {
 			char rule[512];
-			snprintf(rule, sizeof(rule), "%s:%u", d->rule_file, (unsigned)d->rule_line);
-			audit_buf_puts(b, ",\"rule\":");
-			audit_buf_json_str(b, rule);
+			struct audit_buf rb;
+			audit_buf_init(&rb, rule, sizeof(rule));
+			audit_buf_put(&rb, d->rule_file, strnlen(d->rule_file, sizeof(rule) - 24));
+			audit_buf_kv_u64(&rb, ":", d->rule_line);
+			audit_buf_lit(b, ",\"rule\":");
+			audit_buf_json_strn(b, rule, rb.len);
 		} else {
-			audit_buf_puts(b, ",\"rule\":\"default\"");
+			audit_buf_lit(b, ",\"rule\":\"default\"");
 		}
 		if (d) {
-			audit_buf_puts(b, ",\"reason\":");
+			audit_buf_lit(b, ",\"reason\":");
 			audit_buf_json_strn(b, d->reason, strnlen(d->reason, sizeof(d->reason)));
 		}
 	} else if (ev->kind == AUDIT_MALFORMED) {
-		audit_buf_puts(b, ",\"decision\":\"malformed\"");
+		audit_buf_lit(b, ",\"decision\":\"malformed\"");
 	}
 	if (ev->kind == AUDIT_RESULT)
-		audit_buf_printf(b, ",\"ref\":%llu", (unsigned long long)ev->ref);
+		audit_buf_kv_u64(b, ",\"ref\":", ev->ref);
 	if (ev->result != AUDIT_RESULT_NONE) {
-		audit_buf_printf(b, ",\"result\":\"%s\"", audit_result_name((enum audit_result)ev->result));
+		audit_buf_lit(b, ",\"result\":\"");
+		audit_buf_puts(b, audit_result_name((enum audit_result)ev->result));
+		audit_buf_put(b, "\"", 1);
 		if (ev->result == AUDIT_RESULT_EXCEPTION)
-			audit_buf_printf(b, ",\"exception\":%u", (unsigned)ev->exception);
+			audit_buf_kv_u64(b, ",\"exception\":", ev->exception);
 	}
 	if (ev->kind == AUDIT_DECISION || ev->kind == AUDIT_MALFORMED || ev->kind == AUDIT_RESULT)
-		audit_buf_printf(b, ",\"latency_us\":%llu", (unsigned long long)ev->latency_us);
+		audit_buf_kv_u64(b, ",\"latency_us\":", ev->latency_us);
 	if (ev->detail) {
 		/* free text from the caller: bounded so that a record always fits a line */
-		audit_buf_puts(b, ",\"detail\":");
+		audit_buf_lit(b, ",\"detail\":");
 		audit_buf_json_strn(b, ev->detail, strnlen(ev->detail, 1024));
 	}
 	if (ev->hash) {
-		audit_buf_puts(b, ",\"hash\":");
+		audit_buf_lit(b, ",\"hash\":");
 		audit_buf_json_strn(b, ev->hash, strnlen(ev->hash, 256));
 	}
 	return b->overflow ? -ENOSPC : 0;

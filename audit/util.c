@@ -1,6 +1,7 @@
 /* audit/util.c: bounded output buffer, JSON string escaping, RFC 3339 time. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +48,23 @@ void audit_buf_printf(struct audit_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void audit_buf_u64(struct audit_buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	audit_buf_put(b, tmp + sizeof(tmp) - n, n);
+}
+
+void audit_buf_kv_u64_n(struct audit_buf *b, const char *lit, size_t litlen, uint64_t v)
+{
+	audit_buf_put(b, lit, litlen);
+	audit_buf_u64(b, v);
+}
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one
  * (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
 static size_t utf8_seq(const unsigned char *s, size_t n)
@@ -80,12 +98,25 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* 1 for bytes a JSON string holds as they are: printable ASCII but '"' and '\\' */
+static const uint8_t plain[256] = {
+	[0x20] = 1, [0x21] = 1, /* 0x22 '"' */ [0x23 ... 0x5b] = 1, /* 0x5c '\\' */ [0x5d ... 0x7e] = 1,
+};
+
 void audit_buf_json_strn(struct audit_buf *b, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	audit_buf_put(b, "\"", 1);
 	size_t i = 0;
 	while (i < n && !b->overflow) {
+		/* fast path: copy the run of plain printable ASCII in one go */
+		size_t run0 = i;
+		while (i < n && plain[s[i]])
+			i++;
+		if (i > run0)
+			audit_buf_put(b, s + run0, i - run0);
+		if (i >= n)
+			break;
 		unsigned char c = s[i];
 		size_t run = utf8_seq(s + i, n - i);
 		if (run == 0) {
@@ -128,12 +159,25 @@ int64_t audit_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The date and time of one second, remembered per thread: records arrive
+ * many per second and gmtime_r + snprintf for each would dominate. */
+static __thread int64_t cached_sec = INT64_MIN;
+static __thread char cached_prefix[AUDIT_TIME_LEN + 1];
+
 void audit_format_time(int64_t us, char out[static AUDIT_TIME_LEN + 1])
 {
 	int64_t sec = us / 1000000, frac = us % 1000000;
 	if (frac < 0) {
 		frac += 1000000;
 		sec--;
+	}
+	if (sec == cached_sec) {
+		memcpy(out, cached_prefix, AUDIT_TIME_LEN + 1);
+		for (int i = 0; i < 6; i++) {
+			out[25 - i] = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		return;
 	}
 	time_t t = (time_t)sec;
 	struct tm tm;
@@ -148,6 +192,8 @@ void audit_format_time(int64_t us, char out[static AUDIT_TIME_LEN + 1])
 		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 	memcpy(out, tmp, AUDIT_TIME_LEN);
 	out[AUDIT_TIME_LEN] = '\0';
+	memcpy(cached_prefix, out, AUDIT_TIME_LEN + 1);
+	cached_sec = sec;
 }
 
 static int digits(const char **p, int n, int *out)

@@ -70,9 +70,16 @@ struct audit_log {
 	bool stopping;
 	pthread_t thread;
 	bool thread_started;
+	/* interval mode: a second thread fdatasyncs every sync_interval_ms, so
+	 * that the writer keeps appending while the disk flushes */
+	pthread_t sync_thread;
+	bool sync_started, sync_stop;
+	pthread_cond_t sync_wake;
+	bool dirty;                  /* written, not yet fdatasync'ed */
+	int fd;                      /* written by the writer under mu; read by the sync thread under mu */
 
 	/* writer thread only (and audit_open before the thread starts) */
-	int fd, copy_fd;
+	int copy_fd;
 	uint64_t file_bytes, file_first_seq;
 	int64_t file_started_us;
 	struct audit_tree tree;
@@ -80,7 +87,6 @@ struct audit_log {
 	struct audit_checkpoint cp;  /* the last checkpoint written */
 	bool have_cp;
 	int64_t cp_time_us;
-	bool dirty;                  /* written, not yet fdatasync'ed */
 	int64_t last_sync_us;
 	int64_t retry_at_us, loud_at_us;
 	int close_err;
@@ -326,7 +332,9 @@ static int start_file(struct audit_log *log)
 	if (r < 0)
 		goto fail;
 	free(line);
+	pthread_mutex_lock(&log->mu);
 	log->fd = fd;
+	pthread_mutex_unlock(&log->mu);
 	log->file_bytes = b.len;
 	log->file_first_seq = log->tree.size;
 	log->file_started_us = mono_us();
@@ -370,9 +378,11 @@ static int rotate(struct audit_log *log)
 	rotated_name(log, log->file_first_seq, name, sizeof(name));
 	if (rename(log->path, name) < 0)
 		return -errno;
+	pthread_mutex_lock(&log->mu);
 	close(log->fd);
 	log->fd = -1;
-	log->dirty = false;
+	log->dirty = false; /* synced just above */
+	pthread_mutex_unlock(&log->mu);
 	r = start_file(log);
 	if (r < 0)
 		loud("rotated %s to %s but cannot start a new file: %s", log->path, name, strerror(-r));
@@ -391,9 +401,12 @@ static void wrap_record(struct audit_log *log, const struct qent *e, struct audi
 	size_t start = b->len;
 	char prev[2 * AUDIT_PREV_BYTES + 1];
 	audit_hex(log->prev, AUDIT_PREV_BYTES, prev);
-	audit_buf_printf(b, "{\"seq\":%" PRIu64 ",", e->seq);
+	audit_buf_kv_u64(b, "{\"seq\":", e->seq);
+	audit_buf_put(b, ",", 1);
 	audit_buf_put(b, e->body, e->len);
-	audit_buf_printf(b, ",\"prev\":\"%s\"}", prev);
+	audit_buf_puts(b, ",\"prev\":\"");
+	audit_buf_put(b, prev, 2 * AUDIT_PREV_BYTES);
+	audit_buf_put(b, "\"}", 2);
 	/* the leaf is the line without its newline */
 	uint8_t leaf[AUDIT_HASH_LEN];
 	audit_leaf_hash(b->p + start, b->len - start, leaf);
@@ -451,10 +464,13 @@ static int write_batch(struct audit_log *log, const struct batch *bt, bool force
 		goto fail;
 	}
 	log->file_bytes += b.len;
-	if (log->sync_always)
+	if (log->sync_always) {
 		log->last_sync_us = now;
-	else
+	} else {
+		pthread_mutex_lock(&log->mu);
 		log->dirty = true;
+		pthread_mutex_unlock(&log->mu);
+	}
 	if (wrote_cp) {
 		log->cp_time_us = now;
 		int cr = copy_checkpoint(log);
@@ -486,10 +502,6 @@ static int64_t next_deadline(const struct audit_log *log)
 		d = log->retry_at_us;
 	if (log->tree.size > (log->have_cp ? log->cp.size : 0)) {
 		int64_t t = log->cp_time_us + (int64_t)log->cp_every_seconds * 1000000;
-		d = t < d ? t : d;
-	}
-	if (log->dirty) {
-		int64_t t = log->last_sync_us + (int64_t)log->sync_interval_ms * 1000;
 		d = t < d ? t : d;
 	}
 	if (log->rotate_seconds && log->fd >= 0 && log->tree.size > log->file_first_seq) {
@@ -541,19 +553,8 @@ static void *writer_main(void *arg)
 
 		int r = write_batch(log, bt, last);
 		now = mono_us();
-		if (r == 0 && log->dirty && (last || now - log->last_sync_us >= (int64_t)log->sync_interval_ms * 1000)) {
-			log->last_sync_us = now; /* also on failure: retry at the next interval, not in a loop */
-			if (fdatasync(log->fd) < 0) {
-				r = -errno;
-				/* What failed to sync cannot be trusted to be on disk; the tickets were
-				 * already released (interval mode promises only a written file), so say so. */
-				loud("fdatasync %s failed: %s; records written in the last %u ms may be lost on power failure",
-				     log->path, strerror(-r), log->sync_interval_ms);
-			} else {
-				log->dirty = false;
-			}
-			r = 0;
-		}
+		if (r == 0 && last && !log->sync_always && log->fd >= 0 && fdatasync(log->fd) < 0)
+			loud("fdatasync %s failed: %s", log->path, strerror(errno));
 		if (r == 0 && rotate_due(log, now)) {
 			int rr = rotate(log);
 			if (rr < 0 && log->fd >= 0) {
@@ -611,6 +612,39 @@ static void *writer_main(void *arg)
 	pthread_cond_broadcast(&log->done);
 	pthread_mutex_unlock(&log->mu);
 	free(bt);
+	return NULL;
+}
+
+/* ---- interval mode: the sync thread ---- */
+
+static void *sync_main(void *arg)
+{
+	struct audit_log *log = arg;
+	pthread_mutex_lock(&log->mu);
+	while (!log->sync_stop) {
+		int64_t d = mono_us() + (int64_t)log->sync_interval_ms * 1000;
+		struct timespec ts = { .tv_sec = d / 1000000, .tv_nsec = (d % 1000000) * 1000 };
+		pthread_cond_timedwait(&log->sync_wake, &log->mu, &ts);
+		if (log->sync_stop || !log->dirty || log->fd < 0)
+			continue;
+		/* a dup keeps the file open even if the writer rotates meanwhile; fdatasync
+		 * through any descriptor flushes the file */
+		int fd = dup(log->fd);
+		log->dirty = false;
+		pthread_mutex_unlock(&log->mu);
+		int r = fd < 0 ? -errno : fdatasync(fd) < 0 ? -errno : 0;
+		if (fd >= 0)
+			close(fd);
+		pthread_mutex_lock(&log->mu);
+		if (r < 0) {
+			/* the tickets were released already (interval mode promises a written file,
+			 * not a synced one): say loudly that a power loss could now cost records */
+			log->dirty = true;
+			loud("fdatasync %s failed: %s; records written in the last %u ms may be lost on power failure",
+			     log->path, strerror(-r), log->sync_interval_ms);
+		}
+	}
+	pthread_mutex_unlock(&log->mu);
 	return NULL;
 }
 
@@ -932,6 +966,7 @@ static void free_log(struct audit_log *log)
 	free(log->wbuf);
 	pthread_mutex_destroy(&log->mu);
 	pthread_cond_destroy(&log->wake);
+	pthread_cond_destroy(&log->sync_wake);
 	pthread_cond_destroy(&log->done);
 	free(log);
 }
@@ -954,6 +989,7 @@ int audit_open(const struct audit_config *cfg, struct audit_log **out)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&log->wake, &ca);
+	pthread_cond_init(&log->sync_wake, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&log->done, NULL);
 	int r = -ENOMEM;
@@ -1011,6 +1047,19 @@ int audit_open(const struct audit_config *cfg, struct audit_log **out)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	log->thread_started = true;
 	r = -pthread_create(&log->thread, NULL, writer_main, log);
+	if (r == 0 && !log->sync_always) {
+		r = -pthread_create(&log->sync_thread, NULL, sync_main, log);
+		if (r == 0) {
+			log->sync_started = true;
+		} else {
+			/* no sync thread: stop the writer again and fail */
+			pthread_mutex_lock(&log->mu);
+			log->stopping = true;
+			pthread_cond_signal(&log->wake);
+			pthread_mutex_unlock(&log->mu);
+			pthread_join(log->thread, NULL);
+		}
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
 		log->thread_started = false;
@@ -1032,6 +1081,13 @@ int audit_close(struct audit_log *log)
 	pthread_cond_signal(&log->wake);
 	pthread_mutex_unlock(&log->mu);
 	pthread_join(log->thread, NULL);
+	if (log->sync_started) {
+		pthread_mutex_lock(&log->mu);
+		log->sync_stop = true;
+		pthread_cond_signal(&log->sync_wake);
+		pthread_mutex_unlock(&log->mu);
+		pthread_join(log->sync_thread, NULL);
+	}
 	int r = log->close_err;
 	if (log->fd >= 0 && log->dirty && fdatasync(log->fd) < 0 && r == 0)
 		r = -errno;

@@ -1181,6 +1181,51 @@ static int read_property_multiple_ack(struct sp *s)
 	return 0;
 }
 
+/* 14.1.1.3 AtomicReadFile-ACK: endOfFile BOOLEAN, CHOICE { streamAccess [0] { start INTEGER,
+ * fileData OCTET STRING }, recordAccess [1] { start INTEGER, returnedRecordCount Unsigned,
+ * fileRecordData SEQUENCE OF OCTET STRING } } */
+static int atomic_read_file_ack(struct sp *s)
+{
+	struct bacnet_tag t;
+	struct bms_target scratch;
+	uint64_t count;
+	uint8_t form;
+
+	if (take(s, APP, BACNET_APP_BOOLEAN, PRIM, &t) != 0)
+		return -1;
+	form = next_is(s, CTX, 1, OPEN) ? 1 : 0;
+	if (open_tag(s, form) != 0 || file_start(s, &scratch, false) != 0)
+		return -1;
+	if (form == 0) {
+		if (take(s, APP, BACNET_APP_OCTET_STRING, PRIM, &t) != 0)
+			return -1;
+	} else {
+		if (app_uint(s, BACNET_APP_UNSIGNED, UINT32_MAX, &count) != 0)
+			return -1;
+		for (uint64_t i = 0; i < count; i++)
+			if (take(s, APP, BACNET_APP_OCTET_STRING, PRIM, &t) != 0)
+				return -1;
+		if (!next_is(s, CTX, 1, CLOSE))
+			return fail(s, BACNET_AN_SERVICE_VALUE_RANGE);
+	}
+	if (close_tag(s, form) != 0)
+		return -1;
+	return finish(s);
+}
+
+/* 14.2.1.3 AtomicWriteFile-ACK: CHOICE { fileStartPosition [0] INTEGER, fileStartRecord [1] INTEGER } */
+static int atomic_write_file_ack(struct sp *s)
+{
+	struct bacnet_tag t;
+	uint8_t form = next_is(s, CTX, 1, PRIM) ? 1 : 0;
+
+	if (take(s, CTX, form, PRIM, &t) != 0)
+		return -1;
+	if (t.len < 1 || t.len > 8)
+		return fail(s, BACNET_AN_TAG_BAD_LENGTH);
+	return finish(s);
+}
+
 int bacnet_svc_complex_ack(struct bms_request *r, uint8_t service, const uint8_t *p, size_t n)
 {
 	struct sp s = { .r = r };
@@ -1196,6 +1241,8 @@ int bacnet_svc_complex_ack(struct bms_request *r, uint8_t service, const uint8_t
 			return -1;
 		skip_rest(&s);
 		return 0;
+	case BACNET_SVC_ATOMIC_READ_FILE: return atomic_read_file_ack(&s);
+	case BACNET_SVC_ATOMIC_WRITE_FILE: return atomic_write_file_ack(&s);
 	case BACNET_SVC_CREATE_OBJECT: /* 15.3.1.3: the new object's identifier */
 		if (app_objid(&s, &type, &inst) != 0)
 			return -1;

@@ -360,6 +360,14 @@ def services():
           checks="t0.start=none t0.count=2 t0.data_len=6 file_start=-1")
     v.add("atomicWriteFile_record_count_mismatch", uni(conf(85, 7, a_obj(10, 2) + op(1) + a_sint(0) + a_uint(1) + a_oct(b"ab") + a_oct(b"cd") + cl(1))),
           "malformed service_value_out_of_range")
+    v.add("atomicReadFile_ack_stream", uni(cack(0, 6, a_bool(False) + op(0) + a_sint(0) + a_oct(b"Chiller01 On-Time=4.3 Hours") + cl(0)), 0),
+          checks="pdu_type=3 service=6 op=file dir=response", comment="F.1.4 result")
+    v.add("atomicReadFile_ack_records", uni(cack(0, 6, a_bool(True) + op(1) + a_sint(14) + a_uint(2) + a_oct(b"12:00,45.6") + a_oct(b"12:15,44.8") + cl(1)), 0),
+          checks="service=6")
+    v.add("atomicReadFile_ack_missing_eof", uni(cack(0, 6, op(0) + a_sint(0) + a_oct(b"x") + cl(0)), 0),
+          "malformed service_unexpected_tag")
+    v.add("atomicWriteFile_ack", uni(cack(85, 7, ctx(0, sint(30))), 0), checks="pdu_type=3 service=7", comment="F.1.5 result")
+    v.add("atomicWriteFile_ack_trailing", uni(cack(85, 7, ctx(0, sint(30)) + ctx(1, sint(2))), 0), "malformed service_trailing_data")
     # CreateObject (15.3), DeleteObject (15.4)
     v.add("createObject_by_type", uni(conf(86, 10, op(0) + c_uint(0, 10) + cl(0))),
           checks="service=10 op=management ntargets=1 t0.object_type=10 t0.instance=none")

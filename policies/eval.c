@@ -63,6 +63,11 @@ struct bms_policy_state *bms_policy_state_new(size_t slots)
 	return st;
 }
 
+void pol_state_reset(struct bms_policy_state *st)
+{
+	memset(st->slots, 0, (st->mask + 1) * sizeof(*st->slots));
+}
+
 void bms_policy_state_free(struct bms_policy_state *st)
 {
 	if (st == NULL)

@@ -212,6 +212,7 @@ void pol_identity_roles(const struct bms_policy *p, const struct bms_identity *w
 int32_t pol_role_find(const struct bms_policy *p, const char *name);
 /* "24.5", "30.0": shortest decimal that reads back as the value. */
 void pol_fmt_num(char *buf, size_t n, double v);
+void pol_state_reset(struct bms_policy_state *st);
 uint64_t pol_hash(const void *data, size_t len, uint64_t seed);
 
 #endif

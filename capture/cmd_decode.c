@@ -20,10 +20,24 @@
 
 enum out_mode { OUT_TEXT, OUT_JSON, OUT_QUIET, OUT_COUNT };
 
+/* Formatted "src:port->dst:port" of recently seen flows: most PDUs repeat a flow. */
+struct flow_text {
+	uint8_t used, ipver;
+	uint16_t sport, dport;
+	uint16_t len;
+	uint8_t src[16], dst[16];
+	char s[2 * 56 + 2];
+};
+#define FLOW_CACHE 256
+
 struct out {
 	FILE *f;
 	size_t n;
 	int err;
+	int64_t ts_sec;      /* the second whose digits are in ts_text */
+	size_t ts_len;
+	char ts_text[24];
+	struct flow_text flows[FLOW_CACHE];
 	char buf[1 << 16];
 };
 
@@ -48,7 +62,7 @@ static void out_reserve(struct out *o)
 		out_flush(o);
 }
 
-static void out_mem(struct out *o, const char *s, size_t n)
+__attribute__((always_inline)) static inline void out_mem(struct out *o, const char *s, size_t n)
 {
 	if (n > sizeof(o->buf) - o->n) {
 		out_flush(o);
@@ -70,25 +84,35 @@ static void out_str(struct out *o, const char *s)
 	out_mem(o, s, strlen(s));
 }
 
-static void out_u64(struct out *o, uint64_t v)
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* Decimal digits into the end of tmp[20]; returns the first digit. Two digits per division. */
+static inline char *fmt_u64(char tmp[static 20], uint64_t v)
 {
-	char tmp[20];
-	size_t i = sizeof(tmp);
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	out_mem(o, tmp + i, sizeof(tmp) - i);
+	char *p = tmp + 20;
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * r, 2);
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * v, 2);
+	} else {
+		*--p = (char)('0' + v);
+	}
+	return p;
 }
 
-static void out_i64(struct out *o, int64_t v)
+static inline void out_u64(struct out *o, uint64_t v)
 {
-	if (v < 0) {
-		OUT_LIT(o, "-");
-		out_u64(o, (uint64_t)0 - (uint64_t)v);
-	} else {
-		out_u64(o, (uint64_t)v);
-	}
+	char tmp[20];
+	char *p = fmt_u64(tmp, v);
+	out_mem(o, p, (size_t)(tmp + 20 - p));
 }
 
 /* JSON string body (RFC 8259 7): quote, backslash and control characters escaped. */
@@ -123,35 +147,70 @@ static void out_usec(struct out *o, int32_t usec)
 	out_mem(o, t, 7);
 }
 
-static void out_ipv4(struct out *o, const uint8_t *a)
+/* Writes "a.b.c.d:port" or "[v6]:port" into s (at least 56 bytes); returns the length. */
+static size_t fmt_endpoint(char *s, uint8_t ipver, const uint8_t *a, uint16_t port)
 {
-	for (int i = 0; i < 4; i++) {
-		if (i)
-			OUT_LIT(o, ".");
-		out_u64(o, a[i]);
-	}
-}
+	char tmp[20];
+	size_t n = 0;
 
-static void out_endpoint(struct out *o, uint8_t ipver, const uint8_t *a, uint16_t port)
-{
 	if (ipver == 6) {
-		char s[64];
-		cap_addr_str(6, a, s);
-		OUT_LIT(o, "[");
-		out_str(o, s);
-		OUT_LIT(o, "]");
+		s[n++] = '[';
+		n += cap_addr_str(6, a, s + n);
+		s[n++] = ']';
 	} else {
-		out_ipv4(o, a);
+		for (int i = 0; i < 4; i++) {
+			char *d = fmt_u64(tmp, a[i]);
+			size_t k = (size_t)(tmp + 20 - d);
+			memcpy(s + n, d, k);
+			n += k;
+			s[n++] = i < 3 ? '.' : ':';
+		}
 	}
-	OUT_LIT(o, ":");
-	out_u64(o, port);
+	if (ipver == 6)
+		s[n++] = ':';
+	char *d = fmt_u64(tmp, port);
+	memcpy(s + n, d, (size_t)(tmp + 20 - d));
+	return n + (size_t)(tmp + 20 - d);
 }
 
 static void out_flow(struct out *o, const struct cap_pdu *p)
 {
-	out_endpoint(o, p->ipver, p->src, p->sport);
-	OUT_LIT(o, "->");
-	out_endpoint(o, p->ipver, p->dst, p->dport);
+	unsigned h = (unsigned)(p->sport * 31u + p->dport * 17u + p->src[3] + p->src[15] * 5u + p->dst[3] * 3u +
+				p->dst[15] * 7u) & (FLOW_CACHE - 1);
+	struct flow_text *t = &o->flows[h];
+
+	if (!t->used || t->ipver != p->ipver || t->sport != p->sport || t->dport != p->dport ||
+	    memcmp(t->src, p->src, 16) != 0 || memcmp(t->dst, p->dst, 16) != 0) {
+		size_t n = fmt_endpoint(t->s, p->ipver, p->src, p->sport);
+		t->s[n++] = '-';
+		t->s[n++] = '>';
+		n += fmt_endpoint(t->s + n, p->ipver, p->dst, p->dport);
+		t->len = (uint16_t)n;
+		t->used = 1;
+		t->ipver = p->ipver;
+		t->sport = p->sport;
+		t->dport = p->dport;
+		memcpy(t->src, p->src, 16);
+		memcpy(t->dst, p->dst, 16);
+	}
+	out_mem(o, t->s, t->len);
+}
+
+/* Epoch seconds: the digits are kept while the second does not change. */
+static void out_ts(struct out *o, int64_t sec, int32_t usec)
+{
+	if (o->ts_len == 0 || sec != o->ts_sec) {
+		char tmp[20];
+		char *d = fmt_u64(tmp, (uint64_t)(sec < 0 ? -sec : sec));
+		o->ts_len = 0;
+		if (sec < 0)
+			o->ts_text[o->ts_len++] = '-';
+		memcpy(o->ts_text + o->ts_len, d, (size_t)(tmp + 20 - d));
+		o->ts_len += (size_t)(tmp + 20 - d);
+		o->ts_sec = sec;
+	}
+	out_mem(o, o->ts_text, o->ts_len);
+	out_usec(o, usec);
 }
 
 /* An exception response's code, when the decoder read one (it stops before the code of an
@@ -173,6 +232,8 @@ static void out_anomalies(struct out *o, const struct cap_pdu *p, int json)
 	int first = 1;
 	uint64_t bits = p->req->anomalies;
 
+	if (bits == 0 && p->cap_anomalies == 0)
+		return;
 	for (unsigned b = 0; b < 64 + CAP_AN_COUNT; b++) {
 		const char *name;
 		char tmp[16];
@@ -199,7 +260,7 @@ static void out_anomalies(struct out *o, const struct cap_pdu *p, int json)
 	}
 }
 
-static void json_key_u64(struct out *o, const char *key, size_t keylen, uint64_t v)
+__attribute__((always_inline)) static inline void json_key_u64(struct out *o, const char *key, size_t keylen, uint64_t v)
 {
 	out_mem(o, key, keylen);
 	out_u64(o, v);
@@ -212,8 +273,7 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 	const struct bms_request *q = p->req;
 
 	OUT_LIT(o, "{\"ts\":");
-	out_i64(o, p->ts_sec);
-	out_usec(o, p->ts_usec);
+	out_ts(o, p->ts_sec, p->ts_usec);
 	JKEY(o, ",\"frame\":", p->frame);
 	OUT_LIT(o, ",\"flow\":\"");
 	out_flow(o, p);

@@ -21,6 +21,18 @@
 #define ETH_QINQ_OLD1 0x9100
 #define ETH_QINQ_OLD2 0x9200
 
+/* Fields inside a header slice the cursor has already bounds-checked (borrowed with
+ * bms_cursor_bytes): one length check per header instead of one per field. */
+static inline uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static int is_vlan_type(uint16_t t)
 {
 	return t == ETH_VLAN || t == ETH_QINQ || t == ETH_QINQ_OLD1 || t == ETH_QINQ_OLD2;
@@ -29,17 +41,19 @@ static int is_vlan_type(uint16_t t)
 /* TCP: sport 2, dport 2, seq 4, ack 4, data offset/flags 2, window 2, checksum 2, urgent 2, options. */
 static int parse_tcp(struct bms_cursor *c, struct cap_packet *out)
 {
-	uint16_t offflags;
+	const uint8_t *h;
 
-	if (bms_cursor_u16be(c, &out->sport) || bms_cursor_u16be(c, &out->dport) ||
-	    bms_cursor_u32be(c, &out->seq) || bms_cursor_u32be(c, &out->ack) ||
-	    bms_cursor_u16be(c, &offflags) || bms_cursor_skip(c, 6))
+	if (bms_cursor_bytes(c, 20, &h))
 		return CAP_LINK_MALFORMED;
-	size_t doff = (size_t)(offflags >> 12) * 4;
+	out->sport = be16(h);
+	out->dport = be16(h + 2);
+	out->seq = be32(h + 4);
+	out->ack = be32(h + 8);
+	size_t doff = (size_t)(h[12] >> 4) * 4;
 	/* RFC 9293 3.1: the data offset counts 32-bit words and is at least 5. */
 	if (doff < 20 || bms_cursor_skip(c, doff - 20))
 		return CAP_LINK_MALFORMED;
-	out->tcp_flags = (uint8_t)(offflags & 0xFF);
+	out->tcp_flags = h[13];
 	out->payload = c->buf + c->off;
 	out->payload_len = bms_cursor_left(c);
 	return 0;
@@ -48,11 +62,13 @@ static int parse_tcp(struct bms_cursor *c, struct cap_packet *out)
 /* UDP: sport 2, dport 2, length 2 (header included), checksum 2. */
 static int parse_udp(struct bms_cursor *c, struct cap_packet *out)
 {
-	uint16_t ulen;
+	const uint8_t *h;
 
-	if (bms_cursor_u16be(c, &out->sport) || bms_cursor_u16be(c, &out->dport) ||
-	    bms_cursor_u16be(c, &ulen) || bms_cursor_skip(c, 2))
+	if (bms_cursor_bytes(c, 8, &h))
 		return CAP_LINK_MALFORMED;
+	out->sport = be16(h);
+	out->dport = be16(h + 2);
+	uint16_t ulen = be16(h + 4);
 	if (ulen < 8)
 		return CAP_LINK_MALFORMED;
 	size_t want = (size_t)ulen - 8;
@@ -94,21 +110,20 @@ static void clamp_ip(struct bms_cursor *c, size_t start, size_t total, struct ca
 static int parse_ipv4(struct bms_cursor *c, struct cap_packet *out)
 {
 	size_t start = c->off;
-	uint8_t vihl, proto;
-	uint16_t total, frag;
-	const uint8_t *src, *dst;
+	const uint8_t *h;
 
-	if (bms_cursor_u8(c, &vihl) || bms_cursor_skip(c, 1) || bms_cursor_u16be(c, &total) ||
-	    bms_cursor_skip(c, 2) || bms_cursor_u16be(c, &frag) || bms_cursor_skip(c, 1) ||
-	    bms_cursor_u8(c, &proto) || bms_cursor_skip(c, 2) || bms_cursor_bytes(c, 4, &src) ||
-	    bms_cursor_bytes(c, 4, &dst))
+	if (bms_cursor_bytes(c, 20, &h))
 		return CAP_LINK_MALFORMED;
+	uint8_t vihl = h[0];
+	uint16_t total = be16(h + 2);
+	uint16_t frag = be16(h + 6);
+	uint8_t proto = h[9];
 	size_t ihl = (size_t)(vihl & 0x0F) * 4;
 	if ((vihl >> 4) != 4 || ihl < 20 || (total != 0 && total < ihl))
 		return CAP_LINK_MALFORMED;
 	out->ipver = 4;
-	memcpy(out->src, src, 4);
-	memcpy(out->dst, dst, 4);
+	memcpy(out->src, h + 12, 4);
+	memcpy(out->dst, h + 16, 4);
 	if (bms_cursor_skip(c, ihl - 20))
 		return CAP_LINK_MALFORMED;
 	clamp_ip(c, start, total, out);
@@ -123,19 +138,17 @@ static int parse_ipv4(struct bms_cursor *c, struct cap_packet *out)
 static int parse_ipv6(struct bms_cursor *c, struct cap_packet *out)
 {
 	size_t start = c->off;
-	uint32_t vcf;
-	uint16_t plen;
-	uint8_t next;
-	const uint8_t *src, *dst;
+	const uint8_t *h;
 
-	if (bms_cursor_u32be(c, &vcf) || bms_cursor_u16be(c, &plen) || bms_cursor_u8(c, &next) ||
-	    bms_cursor_skip(c, 1) || bms_cursor_bytes(c, 16, &src) || bms_cursor_bytes(c, 16, &dst))
+	if (bms_cursor_bytes(c, 40, &h))
 		return CAP_LINK_MALFORMED;
-	if ((vcf >> 28) != 6)
+	if ((h[0] >> 4) != 6)
 		return CAP_LINK_MALFORMED;
+	uint16_t plen = be16(h + 4);
+	uint8_t next = h[6];
 	out->ipver = 6;
-	memcpy(out->src, src, 16);
-	memcpy(out->dst, dst, 16);
+	memcpy(out->src, h + 8, 16);
+	memcpy(out->dst, h + 24, 16);
 	clamp_ip(c, start, plen ? (size_t)plen + 40 : 0, out);
 	for (int i = 0; i < CAP_MAX_IPV6_EXT; i++) {
 		uint8_t nh, hlen;
@@ -244,9 +257,12 @@ int cap_link_parse(int dlt, const uint8_t *buf, size_t len, struct cap_packet *o
 	memset(out, 0, sizeof(*out));
 	bms_cursor_init(&c, buf, len);
 	switch (dlt) {
-	case DLT_EN10MB:
-		if (bms_cursor_skip(&c, 12) || bms_cursor_u16be(&c, &type))
+	case DLT_EN10MB: {
+		const uint8_t *h;
+		if (bms_cursor_bytes(&c, 14, &h))
 			return CAP_LINK_MALFORMED;
+		type = be16(h + 12);
+	}
 		/* IEEE 802.3 length field: an LLC frame (BACnet/Ethernet, STP), not IP. */
 		if (type <= 1500)
 			return CAP_LINK_NOT_IP;

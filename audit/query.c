@@ -2,7 +2,9 @@
  * Records are parsed with jansson (audit_line_parse); checkpoint lines are
  * skipped. A decision's device result arrives later as a "result" record
  * with "ref" = the decision's seq: the table joins it. */
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -648,6 +650,77 @@ static int drain(int fd, struct tailbuf *t, bool json, uint64_t *shown)
 	return r < 0 ? -errno : got;
 }
 
+/* The rotated files of path (PATH.<first seq, 12+ digits>) numbered above
+ * `after`, in order; *n of them. The writer names a file by its first seq. */
+static int rotated_after(const char *path, uint64_t after, uint64_t *out, size_t cap, size_t *n)
+{
+	char *dcopy = strdup(path), *bcopy = strdup(path);
+	*n = 0;
+	if (!dcopy || !bcopy) {
+		free(dcopy);
+		free(bcopy);
+		return -ENOMEM;
+	}
+	const char *dir = dirname(dcopy), *base = basename(bcopy);
+	size_t blen = strlen(base);
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)) && *n < cap) {
+			const char *nm = de->d_name;
+			if (strncmp(nm, base, blen) != 0 || nm[blen] != '.')
+				continue;
+			const char *num = nm + blen + 1;
+			size_t nd = strspn(num, "0123456789");
+			if (nd < 12 || num[nd])
+				continue;
+			uint64_t v = strtoull(num, NULL, 10);
+			if (v > after || after == UINT64_MAX)
+				out[(*n)++] = v;
+		}
+		closedir(d);
+	}
+	free(dcopy);
+	free(bcopy);
+	for (size_t i = 1; i < *n; i++) /* insertion sort: a handful of files */
+		for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			uint64_t tmp = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = tmp;
+		}
+	return 0;
+}
+
+/* The number of the rotated file that is the inode we were reading, or UINT64_MAX. */
+static uint64_t rotated_number_of(const char *path, const struct stat *st)
+{
+	uint64_t nums[4096];
+	size_t n;
+	if (rotated_after(path, UINT64_MAX, nums, 4096, &n) < 0)
+		return UINT64_MAX;
+	for (size_t i = n; i-- > 0;) {
+		char name[4096];
+		struct stat rs;
+		snprintf(name, sizeof(name), "%s.%012" PRIu64, path, nums[i]);
+		if (stat(name, &rs) == 0 && rs.st_ino == st->st_ino && rs.st_dev == st->st_dev)
+			return nums[i];
+	}
+	return UINT64_MAX;
+}
+
+/* Prints every record of a whole (rotated, closed) file. */
+static int tail_whole_file(const char *name, struct tailbuf *t, bool json, uint64_t *shown)
+{
+	int fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	t->len = 0;
+	t->skipping = false;
+	int r = drain(fd, t, json, shown);
+	close(fd);
+	return r < 0 ? r : 0;
+}
+
 int audit_cmd_tail(int argc, char **argv)
 {
 	bool follow = false, json = false;
@@ -735,12 +808,25 @@ int audit_cmd_tail(int argc, char **argv)
 		if (stat(path, &now) < 0)
 			continue; /* renamed away, new file not there yet */
 		if (now.st_ino != cur.st_ino || now.st_dev != cur.st_dev) {
-			/* rotated: finish the old file, then start the new one from its beginning */
+			/* rotated: finish the old file, then every file rotated after it (the writer
+			 * may have rotated more than once since we looked), then the new active one */
 			if (drain(fd, &t, json, &shown) < 0)
 				status = 2;
+			uint64_t mine = rotated_number_of(path, &cur);
+			close(fd);
+			if (mine != UINT64_MAX) {
+				uint64_t nums[4096];
+				size_t nn = 0;
+				if (rotated_after(path, mine, nums, 4096, &nn) == 0)
+					for (size_t i = 0; i < nn; i++) {
+						char name[4096];
+						snprintf(name, sizeof(name), "%s.%012" PRIu64, path, nums[i]);
+						if (tail_whole_file(name, &t, json, &shown) < 0)
+							status = 2;
+					}
+			}
 			t.len = 0;
 			t.skipping = false;
-			close(fd);
 			fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (fd < 0) {
 				if (errno != ENOENT) {

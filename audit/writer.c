@@ -605,8 +605,8 @@ static void *writer_main(void *arg)
 			if (enqueue_event_locked(log, &ev, true, &seq) == 0)
 				log->dropped = 0;
 		}
-		if (last)
-			break;
+		if (last && log->qcount == 0)
+			break; /* closing, and nothing left: not even the log's own dropped-count record */
 	}
 	log->thread_started = false;
 	pthread_cond_broadcast(&log->done);

@@ -152,6 +152,8 @@ int main(int argc, char **argv)
 	uint64_t t;
 	int64_t now_sim = tstart;
 	uint64_t *tickets = calloc(inflight, sizeof(*tickets));
+	uint64_t last_ok = 0, unaudited = 0;
+	bool open_failing = false;
 	if (!tickets)
 		return 2;
 	if (lifecycle) {
@@ -236,11 +238,18 @@ int main(int argc, char **argv)
 				ev.result = d.verdict == BMS_VERDICT_DENY ? AUDIT_RESULT_NOT_FORWARDED : AUDIT_RESULT_PENDING;
 			}
 			r = audit_submit(log, &ev, &tickets[k]);
+			if (r == -EAGAIN && cfg.fail_open && open_failing) {
+				/* fail = open: the gateway forwards it unaudited; the log counts it */
+				unaudited++;
+				tickets[k] = k ? tickets[k - 1] : last_ok;
+				continue;
+			}
 			if (r < 0) {
 				fprintf(stderr, "audit_writer: submit: %s\n", strerror(-r));
 				status = 3;
 				break;
 			}
+			last_ok = tickets[k];
 			if (ev.result == AUDIT_RESULT_PENDING && rnd() % 2 == 0) {
 				/* the device answered: the result record refers to the decision */
 				struct audit_event res = { .kind = AUDIT_RESULT, .ref = tickets[k], .time_us = now_sim,
@@ -248,7 +257,10 @@ int main(int argc, char **argv)
 				res.result = rnd() % 10 == 0 ? AUDIT_RESULT_EXCEPTION : AUDIT_RESULT_OK;
 				res.exception = res.result == AUDIT_RESULT_EXCEPTION ? 2 : 0;
 				uint64_t rt;
-				if (audit_submit(log, &res, &rt) < 0) {
+				r = audit_submit(log, &res, &rt);
+				if (r == -EAGAIN && cfg.fail_open && open_failing) {
+					unaudited++;
+				} else if (r < 0) {
 					status = 3;
 					break;
 				}
@@ -258,7 +270,14 @@ int main(int argc, char **argv)
 		}
 		if (status || k == 0)
 			break;
+		if (open_failing)
+			continue; /* fail = open: nothing waits for the log */
 		r = audit_wait(log, tickets[k - 1]);
+		if (r < 0 && cfg.fail_open) {
+			printf("failing %s: forwarding unaudited (fail = open)\n", strerror(-r));
+			open_failing = true;
+			continue;
+		}
 		if (r < 0) {
 			printf("failing %s\n", strerror(-r));
 			if (!raise_after_fail) {
@@ -290,6 +309,26 @@ int main(int argc, char **argv)
 		}
 		if (print_durable)
 			printf("durable %llu\n", (unsigned long long)tickets[k - 1]);
+	}
+	if (open_failing && status == 0) {
+		printf("unaudited %llu\n", (unsigned long long)unaudited);
+		if (raise_after_fail) {
+			struct rlimit rl;
+			getrlimit(RLIMIT_FSIZE, &rl);
+			rl.rlim_cur = rl.rlim_max;
+			int failing = 1;
+			for (int tries = 0; setrlimit(RLIMIT_FSIZE, &rl) == 0 && tries < 100; tries++) {
+				if (audit_durable(log, &failing) > last_ok && !failing)
+					break;
+				usleep(50 * 1000);
+			}
+			if (failing) {
+				printf("not recovered\n");
+				status = 3;
+			} else {
+				printf("recovered\n");
+			}
+		}
 	}
 	if (lifecycle && status == 0) {
 		struct audit_event ev = { .kind = AUDIT_STOP, .detail = "done", .time_us = now_sim };

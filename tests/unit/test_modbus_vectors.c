@@ -767,6 +767,75 @@ static void framer_fails_early(void **state)
 	assert_int_equal(flen, MODBUS_MIN_ADU);
 }
 
+static void check_invariants(const struct bms_request *r, enum bms_parse_result res, const uint8_t *buf, size_t len)
+{
+	assert_true(res == BMS_OK || res == BMS_MALFORMED);
+	assert_int_equal(res == BMS_MALFORMED, (r->anomalies & MODBUS_MALFORMED_MASK) != 0);
+	assert_true(r->ntargets <= BMS_MAX_TARGETS);
+	if (res == BMS_MALFORMED)
+		assert_int_equal(r->ntargets, 0);
+	for (unsigned b = 0; b < 64; b++)
+		if (r->anomalies & (1ull << b))
+			assert_non_null(modbus_anomaly_name(b));
+	for (unsigned i = 0; i < r->ntargets; i++) {
+		const struct bms_target *t = &r->targets[i];
+		if (t->data_len)
+			assert_true(t->data >= buf && t->data + t->data_len <= buf + len);
+		if (t->space != BMS_SPACE_FILE_RECORD)
+			assert_true((uint64_t)t->start + t->count <= 65536u);
+	}
+}
+
+/* Every prefix of every OK vector, with its MBAP length left as is (length_mismatch or
+ * truncated_header) and with the length rewritten to fit (any verdict, invariants hold);
+ * then every single-bit flip. Each from an exact-size heap copy, under ASan. */
+static void prefix_and_bitflip_sweep(void **state)
+{
+	(void)state;
+	unsigned decodes = 0;
+
+	for (int k = 0; k < nvecs; k++) {
+		const struct vec *v = &vecs[k];
+		if (v->result != BMS_OK)
+			continue;
+		for (size_t p = 0; p < v->len; p++) {
+			for (int fix = 0; fix < 2; fix++) {
+				uint8_t *b = malloc(p ? p : 1);
+				struct bms_request r;
+				assert_non_null(b);
+				memcpy(b, v->bytes, p);
+				if (fix && p >= 6) {
+					b[4] = (uint8_t)((p - 6) >> 8);
+					b[5] = (uint8_t)(p - 6);
+				}
+				enum bms_parse_result res = modbus_decode(p ? b : NULL, p, v->dir, &r);
+				check_invariants(&r, res, b, p);
+				if (!fix || p < 6) {
+					assert_int_equal(res, BMS_MALFORMED);
+					uint64_t want = p < 7 ? 1ull << MB_AN_TRUNCATED_HEADER : 1ull << MB_AN_LENGTH_MISMATCH;
+					assert_int_equal(r.anomalies & MODBUS_MALFORMED_MASK, want);
+				}
+				free(b);
+				decodes++;
+			}
+		}
+		for (size_t bit = 0; bit < 8 * v->len; bit++) {
+			uint8_t *b = malloc(v->len);
+			struct bms_request r;
+			assert_non_null(b);
+			memcpy(b, v->bytes, v->len);
+			b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			for (int dir = 0; dir < 2; dir++) {
+				enum bms_parse_result res = modbus_decode(b, v->len, (enum bms_dir)dir, &r);
+				check_invariants(&r, res, b, v->len);
+				decodes++;
+			}
+			free(b);
+		}
+	}
+	print_message("# %u decodes\n", decodes);
+}
+
 static void report_load_error(void **state)
 {
 	(void)state;
@@ -794,5 +863,6 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(framer_odd_read_sizes);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(framer_loop_over_one_buffer);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(framer_fails_early);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(prefix_and_bitflip_sweep);
 	return _cmocka_run_group_tests("modbus_vectors", tests, n, NULL, NULL);
 }

@@ -272,6 +272,8 @@ static int load_file(const char *path)
 				}
 				rec->anomalies |= BACNET_AN(b);
 			}
+		} else if (strncmp(p, "tshark-differs ", 15) == 0) {
+			continue; /* read by tests/integration/bacnet_vectors_tshark.py */
 		} else if (strncmp(p, "check ", 6) == 0) {
 			for (tok = strtok_r(p + 6, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
 				char *eq = strchr(tok, '=');

@@ -62,7 +62,7 @@ static const struct keyword device_words[] = {
 	{ NULL, 0 },
 };
 static const struct keyword audit_words[] = {
-	{ "file", G }, { "key", G }, { "sync", G }, { "fail", G }, { NULL, 0 },
+	{ "file", G }, { "key", G }, { "sync", G }, { "fail", G }, { "results", G }, { NULL, 0 },
 };
 static const struct keyword limit_words[] = {
 	{ "connections", G | T },	 { "connections-per-source", G }, { "handshake-timeout", G | T },
@@ -695,6 +695,13 @@ static void statement_audit(struct parser *p, char **w, int n)
 		unsigned ms;
 		if (strcmp(w[1], "always") == 0 || parse_duration(p, kw, w[1], &ms) == 0)
 			(void)copy_word(p, kw, w[1], au->sync, sizeof(au->sync));
+	} else if (strcmp(kw, "results") == 0) {
+		if (strcmp(w[1], "all") == 0)
+			au->results_all = true;
+		else if (strcmp(w[1], "errors") == 0)
+			au->results_all = false;
+		else
+			perr(p, "results: '%s' is neither all nor errors", w[1]);
 	} else if (strcmp(kw, "fail") == 0) {
 		if (strcmp(w[1], "open") == 0)
 			au->fail_open = true;

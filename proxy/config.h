@@ -89,6 +89,7 @@ struct proxy_audit_conf {
 	char key[PROXY_PATH_MAX];       /* signing key for checkpoints; "" = none */
 	char sync[32];                  /* "always" or a duration */
 	bool fail_open;
+	bool results_all;               /* `results all`: a result record for every answer, not only failures */
 };
 
 struct proxy_config {

@@ -54,6 +54,7 @@ static const char good_guard[] = "# a guard\n"
 				 "    file /var/log/bmsgate/audit.jsonl\n"
 				 "    key /etc/bmsgate/audit.key\n"
 				 "    sync 10ms\n"
+				 "    results all\n"
 				 "}\n"
 				 "limits {\n"
 				 "    connections 100\n"
@@ -92,6 +93,7 @@ static void good_guard_parses(void **state)
 	assert_int_equal(cfg.devices[1].addr.ss.ss_family, AF_INET6);
 	assert_string_equal(cfg.audit.file, "/var/log/bmsgate/audit.jsonl");
 	assert_string_equal(cfg.audit.sync, "10ms");
+	assert_true(cfg.audit.results_all);
 	assert_int_equal(cfg.limits.connections, 100);
 	assert_int_equal(cfg.limits.connections_per_source, 5);
 	assert_int_equal(cfg.limits.idle_timeout_ms, 120000);

@@ -179,6 +179,7 @@ audit {
   file $tmp/$name.audit.jsonl
   key $tmp/audit.key
   sync always
+  results all
 }
 limits {
   handshake-timeout 3s

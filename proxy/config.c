@@ -65,9 +65,9 @@ static const struct keyword audit_words[] = {
 	{ "file", G }, { "key", G }, { "sync", G }, { "fail", G }, { "results", G }, { NULL, 0 },
 };
 static const struct keyword limit_words[] = {
-	{ "connections", G | T },	 { "connections-per-source", G }, { "handshake-timeout", G | T },
-	{ "idle-timeout", G | T },	 { "requests-in-flight", G },	   { "frame-size", G },
-	{ "buffer-size", G | T },	 { "drain-timeout", G | T },	   { NULL, 0 },
+	{ "connections", G | T },	 { "connections-per-source", G }, { "handshake-timeout", G },
+	{ "idle-timeout", G },		 { "requests-in-flight", G },	   { "frame-size", G },
+	{ "buffer-size", G | T },	 { "drain-timeout", G },	   { NULL, 0 },
 };
 
 static const struct keyword *const ctx_words[] = { top_words, device_words, audit_words, limit_words };
@@ -866,6 +866,8 @@ static void check_whole(struct parser *p)
 		if (catch_all > 1)
 			perr(p, "%u devices have no 'units' line: only one device may take every unit", catch_all);
 	} else {
+		if (c->nlisteners > 1)
+			perr(p, "a tunnel has one 'listen' address; run one tunnel per guard");
 		if (c->guard.len == 0)
 			perr(p, "no 'guard HOST:PORT' line: nowhere to carry connections");
 		if (!c->certificate[0])

@@ -276,6 +276,25 @@ static void missing_file_and_long_lines(void **state)
 	free(big);
 }
 
+/* The shipped examples parse (their files do not exist here: the grammar is what is checked). */
+static void shipped_examples_parse(void **state)
+{
+	(void)state;
+	char *msgs = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&msgs, &len);
+	int g = proxy_config_load("etc/guard.conf", PROXY_GUARD, &cfg, m);
+	assert_int_equal(cfg.ndevices, 2);
+	assert_int_equal(cfg.devices[1].connect_delay_ms, 200);
+	int t = proxy_config_load("etc/tunnel.conf", PROXY_TUNNEL, &cfg, m);
+	assert_string_equal(cfg.server_name, "plant4-guard");
+	fclose(m);
+	assert_string_equal(msgs, "");
+	assert_int_equal(g, 0);
+	assert_int_equal(t, 0);
+	free(msgs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +305,7 @@ int main(void)
 		cmocka_unit_test(tunnel_golden),
 		cmocka_unit_test(overlapping_units_and_nets),
 		cmocka_unit_test(missing_file_and_long_lines),
+		cmocka_unit_test(shipped_examples_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

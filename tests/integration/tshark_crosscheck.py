@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tests/integration/tshark_crosscheck.py: `bmsgate decode --json` against tshark, PDU by PDU.
 
-For every capture in ../shared/pcaps-public (beside the repository root), both decoders run over
+For every capture in ../shared/pcaps-public (beside the repository root; skipped when absent) and
+every capture the project made itself (pcaps/, including pcaps/synthetic/), both decoders run over
 the same file and their PDUs are paired by frame number (a PDU belongs to the frame that completed
 it, as in tshark's reassembly) and by order within the frame. Compared fields:
   Modbus: dir, tid, unit, fc, exception, addr, qty, malformed
@@ -35,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 PCAPS = os.path.normpath(os.path.join(ROOT, "..", "shared", "pcaps-public"))
 BMSGATE = os.path.join(ROOT, "build", "bmsgate")
 DIFFS = os.path.join(ROOT, "tests", "tshark-differences.txt")
-MODBUS_PORTS = [502]
+MODBUS_PORTS = [502, 15020]  # 15020: the project's own loopback captures (pcaps/README.md)
 BACNET_PORTS = [47808, 47809]
 ERROR_SEVERITY = "8388608"  # PI_ERROR in tshark's JSON
 PRIORITY_RE = re.compile(r"^Priority: \(Unsigned\) (\d+)$")
@@ -84,13 +85,13 @@ def has_error(node):
     return any(k == "_ws.expert.severity" and v == ERROR_SEVERITY for k, v in walk(node))
 
 
-def tshark_pdus(path):
-    """{frame: [pdu dict]} from tshark's JSON, fields named as ours."""
+def tshark_pdus(path, modbus_port):
+    """{frame: [pdu dict]} from tshark's JSON, fields named as ours. tshark tells a Modbus query
+    from a response by one server port (preference mbtcp.tcp.port), hence `modbus_port`."""
     cmd = ["tshark", "-n", "-r", path, "-T", "json", "-Y", "mbtcp or bvlc",
            "-J", "frame tcp udp mbtcp modbus bvlc bacnet bacapp _ws.malformed"]
-    for p in MODBUS_PORTS:
-        if p != 502:
-            cmd += ["-d", "tcp.port==%d,mbtcp" % p]
+    if modbus_port != 502:
+        cmd += ["-o", "mbtcp.tcp.port:%d" % modbus_port]
     for p in BACNET_PORTS:
         if p != 47808:
             cmd += ["-d", "udp.port==%d,bvlc" % p]
@@ -114,7 +115,7 @@ def tshark_pdus(path):
                 current = {"proto": "modbus", "tid": num(first(v, "mbtcp.trans_id")),
                            "unit": num(first(v, "mbtcp.unit_id")), "_err": has_error(v)}
                 if dport is not None:
-                    current["dir"] = "request" if dport in MODBUS_PORTS else "response"
+                    current["dir"] = "request" if dport == modbus_port else "response"
                 pdus.append(current)
             elif k == "modbus" and current is not None and current["proto"] == "modbus":
                 fc = first(v, "modbus.func_code")
@@ -270,29 +271,37 @@ def load_listed():
 def main(argv):
     dump = "--dump" in argv
     only = [a for a in argv if not a.startswith("--")]
-    if not os.path.isdir(PCAPS):
-        print("1..1\nok 1 # SKIP public captures not found at %s" % PCAPS)
-        return 0
     if shutil.which("tshark") is None:
         print("1..1\nok 1 # SKIP tshark is not installed")
         return 0
     if not os.access(BMSGATE, os.X_OK):
         print("1..1\nnot ok 1 - %s not built" % BMSGATE)
         return 1
+    # The public captures beside the clone, when present, and the project's own (pcaps/).
     caps = []
-    for d, _, files in os.walk(PCAPS):
+    public = os.path.isdir(PCAPS)
+    if public:
+        for d, _, files in os.walk(PCAPS):
+            for f in files:
+                if f.endswith((".pcap", ".pcapng", ".cap")):
+                    caps.append(os.path.relpath(os.path.join(d, f), PCAPS))
+    own_dir = os.path.join(ROOT, "pcaps")
+    for d, _, files in os.walk(own_dir):
         for f in files:
-            if f.endswith((".pcap", ".pcapng", ".cap")):
-                caps.append(os.path.relpath(os.path.join(d, f), PCAPS))
+            if f.endswith((".pcap", ".pcapng")):
+                caps.append(os.path.relpath(os.path.join(d, f), ROOT))
     caps.sort()
     if only:
         caps = [c for c in caps if any(o in c for o in only)]
     listed = load_listed()
     ours = {}
     errors = {}
+    def path_of(c):
+        return os.path.join(ROOT, c) if c.startswith("pcaps/") else os.path.join(PCAPS, c)
+
     for c in caps:
         try:
-            ours[c] = our_pdus(os.path.join(PCAPS, c))
+            ours[c] = our_pdus(path_of(c))
         except (RuntimeError, ValueError) as e:
             errors[c] = str(e)
     # A decoder that is still the placeholder reports every PDU of its protocol malformed.
@@ -300,7 +309,9 @@ def main(argv):
     for proto in ("modbus", "bacnet"):
         recs = [r for fr in ours.values() for rs in fr.values() for r in rs if r["proto"] == proto]
         placeholder[proto] = bool(recs) and all(r.get("malformed") for r in recs)
-    print("1..%d" % len(caps))
+    print("1..%d" % (len(caps) + (0 if public else 1)))
+    if not public:
+        print("ok %d # SKIP public captures not found at %s" % (len(caps) + 1, PCAPS))
     for p, is_ph in placeholder.items():
         if is_ph:
             print("# %s: every PDU malformed in every capture: decoder not landed, not compared" % p)
@@ -313,7 +324,10 @@ def main(argv):
             print("not ok %d - %s: %s" % (n, c, errors[c]))
             status = 1
             continue
-        theirs = tshark_pdus(os.path.join(PCAPS, c))
+        # The server port the capture uses (our requests' destination), 502 unless it is another.
+        servers = {int(r["flow"].rsplit(":", 1)[1]) for rs in ours[c].values() for r in rs
+                   if r["proto"] == "modbus" and r["dir"] == "request"}
+        theirs = tshark_pdus(path_of(c), (servers - {502}).pop() if servers - {502} else 502)
         present = {r["proto"] for rs in ours[c].values() for r in rs} | \
                   {p["proto"] for ps in theirs.values() for p in ps}
         protos = [p for p in ("modbus", "bacnet") if p in present and not placeholder[p]]

@@ -113,8 +113,8 @@ static struct bms_target *add_target(struct dctx *d, uint8_t space, uint32_t sta
 	return t;
 }
 
-/* Spec 4.4: "the MODBUS data model ... each element within a data block is
- * numbered from 0 to 65535"; a range reaching past 65535 can never be valid. */
+/* Spec 4.4: "In a MODBUS PDU each data is addressed from 0 to 65535"; a range
+ * reaching past 65535 can never be valid. */
 BMS_WUR static int check_range(struct dctx *d, uint32_t addr, uint32_t qty)
 {
 	if (addr + qty > 65536u)
@@ -141,7 +141,7 @@ static uint8_t space_of(uint8_t fc)
 }
 
 /* FC 1, 2, 3, 4: read a block of bits or registers. */
-static int dec_read(struct dctx *d, uint8_t fc)
+BMS_WUR static int dec_read(struct dctx *d, uint8_t fc)
 {
 	bool bits = fc <= 2;
 	uint16_t addr, qty;
@@ -182,7 +182,7 @@ static int dec_read(struct dctx *d, uint8_t fc)
 }
 
 /* FC 5 and 6: write one coil or register; the response echoes the request. */
-static int dec_write_single(struct dctx *d, uint8_t fc)
+BMS_WUR static int dec_write_single(struct dctx *d, uint8_t fc)
 {
 	uint16_t addr, value;
 	const uint8_t *p;
@@ -221,7 +221,7 @@ static int dec_write_single(struct dctx *d, uint8_t fc)
 }
 
 /* FC 7: Read Exception Status. The request has no data. */
-static int dec_read_exception_status(struct dctx *d)
+BMS_WUR static int dec_read_exception_status(struct dctx *d)
 {
 	uint8_t status;
 
@@ -234,7 +234,7 @@ static int dec_read_exception_status(struct dctx *d)
 }
 
 /* FC 8: Diagnostics, spec 6.8.1. */
-static int dec_diagnostics(struct dctx *d)
+BMS_WUR static int dec_diagnostics(struct dctx *d)
 {
 	uint16_t sub, v;
 	size_t left;
@@ -309,7 +309,7 @@ static int dec_diagnostics(struct dctx *d)
 }
 
 /* FC 11: Get Comm Event Counter. */
-static int dec_comm_event_counter(struct dctx *d)
+BMS_WUR static int dec_comm_event_counter(struct dctx *d)
 {
 	uint16_t status, count;
 
@@ -328,7 +328,7 @@ static int dec_comm_event_counter(struct dctx *d)
 }
 
 /* FC 12: Get Comm Event Log. */
-static int dec_comm_event_log(struct dctx *d)
+BMS_WUR static int dec_comm_event_log(struct dctx *d)
 {
 	uint8_t bc;
 	uint16_t status, events, messages;
@@ -354,7 +354,7 @@ static int dec_comm_event_log(struct dctx *d)
 }
 
 /* FC 15 and 16: write multiple coils or registers. */
-static int dec_write_multiple(struct dctx *d, uint8_t fc)
+BMS_WUR static int dec_write_multiple(struct dctx *d, uint8_t fc)
 {
 	bool bits = fc == 15;
 	uint16_t addr, qty;
@@ -401,7 +401,7 @@ static int dec_write_multiple(struct dctx *d, uint8_t fc)
 }
 
 /* FC 17: Report Server ID. */
-static int dec_report_server_id(struct dctx *d)
+BMS_WUR static int dec_report_server_id(struct dctx *d)
 {
 	uint8_t bc;
 
@@ -420,7 +420,7 @@ static int dec_report_server_id(struct dctx *d)
 }
 
 /* One FC 20/21 sub-request header: reference type, file, record, length. */
-static int dec_file_ref(struct dctx *d, uint16_t *file, uint16_t *rec, uint16_t *len)
+BMS_WUR static int dec_file_ref(struct dctx *d, uint16_t *file, uint16_t *rec, uint16_t *len)
 {
 	uint8_t ref;
 
@@ -445,7 +445,7 @@ static int dec_file_ref(struct dctx *d, uint16_t *file, uint16_t *rec, uint16_t 
 }
 
 /* FC 20: Read File Record. */
-static int dec_read_file(struct dctx *d)
+BMS_WUR static int dec_read_file(struct dctx *d)
 {
 	uint8_t bc;
 
@@ -513,7 +513,7 @@ static int dec_read_file(struct dctx *d)
 }
 
 /* FC 21: Write File Record; the response echoes the request. */
-static int dec_write_file(struct dctx *d)
+BMS_WUR static int dec_write_file(struct dctx *d)
 {
 	uint8_t bc;
 
@@ -555,7 +555,7 @@ static int dec_write_file(struct dctx *d)
 }
 
 /* FC 22: Mask Write Register; the response echoes the request. */
-static int dec_mask_write(struct dctx *d)
+BMS_WUR static int dec_mask_write(struct dctx *d)
 {
 	uint16_t addr, and_mask, or_mask;
 	const uint8_t *p;
@@ -580,7 +580,7 @@ static int dec_mask_write(struct dctx *d)
 }
 
 /* FC 23: Read/Write Multiple registers. */
-static int dec_read_write(struct dctx *d)
+BMS_WUR static int dec_read_write(struct dctx *d)
 {
 	uint16_t raddr, rqty, waddr, wqty;
 	uint8_t bc;
@@ -635,7 +635,7 @@ static int dec_read_write(struct dctx *d)
 }
 
 /* FC 24: Read FIFO Queue. */
-static int dec_read_fifo(struct dctx *d)
+BMS_WUR static int dec_read_fifo(struct dctx *d)
 {
 	uint16_t addr, bc, count;
 	const uint8_t *data;
@@ -678,7 +678,7 @@ static int dec_read_fifo(struct dctx *d)
 }
 
 /* FC 43/14: Read Device Identification response object list. */
-static int dec_device_id_rsp(struct dctx *d)
+BMS_WUR static int dec_device_id_rsp(struct dctx *d)
 {
 	uint8_t code, conf, more, next, n;
 
@@ -714,7 +714,7 @@ static int dec_device_id_rsp(struct dctx *d)
 }
 
 /* FC 43: Encapsulated Interface Transport. */
-static int dec_mei(struct dctx *d)
+BMS_WUR static int dec_mei(struct dctx *d)
 {
 	uint8_t mei, code, obj;
 
@@ -743,7 +743,7 @@ static int dec_mei(struct dctx *d)
 
 /* Exception response: spec 7, "Exception Function Code 1 Byte (function code +
  * 0x80)", "Exception Code 1 Byte". */
-static int dec_exception(struct dctx *d)
+BMS_WUR static int dec_exception(struct dctx *d)
 {
 	uint8_t code;
 
@@ -757,9 +757,10 @@ static int dec_exception(struct dctx *d)
 
 enum fc_kind { FC_PUBLIC, FC_USER, FC_RESERVED, FC_UNASSIGNED, FC_INVALID };
 
-/* Spec 5: "Public function codes ... User Defined Function codes ... in the ranges
- * 65 to 72 and from 100 to 110"; Annex A: "Function codes 9, 10, 13, 14, 41, 42,
- * 90, 91, 125, 126 and 127" are reserved. "Function code '0' is not valid." */
+/* Spec 4.1: "Valid codes are in the range of 1 ... 255 decimal (the range 128 - 255
+ * is reserved and used for exception responses)"; function code 0 is not valid.
+ * Spec 5: user-defined codes are "65 to 72 and from 100 to 110 decimal"; Annex A
+ * reserves 9, 10, 13, 14, 41, 42, 90, 91, 125, 126 and 127 (legacy and vendor use). */
 static enum fc_kind fc_kind(uint8_t fc)
 {
 	switch (fc) {
@@ -798,7 +799,7 @@ enum bms_op modbus_fc_op(uint8_t fc)
 }
 
 /* Decodes the PDU after the function code; 0 or -1 (malformed, anomaly set). */
-static int dec_pdu(struct dctx *d, uint8_t fc)
+BMS_WUR static int dec_pdu(struct dctx *d, uint8_t fc)
 {
 	switch (fc) {
 	case 1: case 2: case 3: case 4: return dec_read(d, fc);
@@ -917,8 +918,8 @@ enum bms_parse_result modbus_decode(const uint8_t *adu, size_t len, enum bms_dir
 	f->pdu = d.c.len ? d.c.buf : NULL;
 	f->pdu_len = (uint16_t)d.c.len;
 
-	/* TCP 4.4.1.1 / spec 4.2: broadcast (unit 0) is a serial-line notion; behind a
-	 * gateway it reaches every device on the line. */
+	/* Unit 0 is the serial-line broadcast address; a gateway to a serial line may pass
+	 * it to every device there. Notable, not malformed: some TCP devices answer to 0. */
 	if (d.req && f->unit == 0)
 		flag(&d, MB_AN_BROADCAST_UNIT);
 
@@ -1041,7 +1042,8 @@ enum bms_parse_result modbus_check_response(const struct bms_request *req, const
 		an = 1ull << MB_AN_DIRECTION_MISMATCH;
 	else if (r->tid != q->tid)
 		an = 1ull << MB_AN_RESPONSE_TID_MISMATCH;
-	/* TCP 4.4.2: the server "must copy" the unit identifier of the request. */
+	/* TCP guide, MBAP header: transaction and unit identifiers are "recopied by the
+	 * server from the received request". */
 	else if (r->unit != q->unit)
 		an = 1ull << MB_AN_RESPONSE_UNIT_MISMATCH;
 	else if ((r->fc & 0x7F) != q->fc)

@@ -1614,6 +1614,7 @@ static void st_rule(struct cc *c, const struct stmt *s)
 	cpy(r.text, sizeof(r.text), full);
 	if (strlen(full) >= sizeof(r.text))
 		memcpy(r.text + sizeof(r.text) - 4, "...", 4);
+	r.text_len = (uint8_t)strlen(r.text);
 	if (grow(c, (void **)&c->p->rules, &c->cap_rules, c->p->nrules, sizeof(r)) < 0)
 		return;
 	/* The names a rule uses live beside it until they are resolved. */
@@ -2163,6 +2164,10 @@ static void finish(struct cc *c)
 		}
 	if (c->oom || !ok)
 		return;
+	if (pol_build_identity_index(p) < 0) {
+		c->oom = true;
+		return;
+	}
 	/* Warnings about the whole policy wait until it compiles: before that they are mostly echoes of errors. */
 	bool quiet = c->d->errors > c->errors_before;
 	/* Shadowed rules: an earlier rule that decides everything this one covers. */
@@ -2275,6 +2280,8 @@ void bms_policy_free(struct bms_policy *p)
 	free(p->schedules);
 	free(p->rules);
 	free(p->global_rules);
+	free(p->idx);
+	free(p->addr_members);
 	free(p);
 }
 

@@ -70,9 +70,7 @@ struct pol_src { /* where something was written */
 	uint32_t line, col;
 };
 
-struct pol_point {
-	char name[POL_NAME_MAX];
-	char full[POL_FULL_MAX];   /* "ahu1.supply_air_setpoint" */
+struct pol_point { /* fields read by every decision first: a decision touches one cache line per point */
 	uint32_t device;
 	uint8_t space;             /* enum bms_space */
 	uint8_t dtype;             /* enum pol_dtype */
@@ -86,20 +84,22 @@ struct pol_point {
 	uint64_t key;              /* state key: hash of the full name */
 	struct pol_src src;
 	bool used;
+	char name[POL_NAME_MAX];
+	char full[POL_FULL_MAX];   /* "ahu1.supply_air_setpoint" */
 };
 
 struct bms_policy_device {
-	char name[POL_NAME_MAX];
 	uint8_t proto;             /* enum bms_proto */
+	int8_t mode;               /* -1 as the site, 0 enforce, 1 monitor */
+	uint32_t point_first, npoints;
+	uint32_t *rules;           /* owned: indices of rules that can apply here, in file order */
+	uint32_t nrules;
+	char name[POL_NAME_MAX];
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	uint64_t units[4];         /* Modbus unit ids 0..255 as a bit set */
 	bool has_instance;
 	uint32_t instance;         /* BACnet device instance */
-	int8_t mode;               /* -1 as the site, 0 enforce, 1 monitor */
-	uint32_t point_first, npoints;
-	uint32_t *rules;           /* owned: indices of rules that can apply here, in file order */
-	uint32_t nrules;
 	uint64_t key;
 	struct pol_src src;
 	bool used;
@@ -174,8 +174,21 @@ struct pol_rule {
 	int64_t rate_period_us;
 	int64_t interval_us;
 	uint64_t key;                 /* state key: hash of the rule's words */
-	char text[160];               /* the rule's words, shortened, for diff and messages */
 	struct pol_src src;
+	uint8_t text_len;
+	char text[160];               /* the rule's words, shortened, for diff and messages; last: cold */
+};
+
+/* Counters of rate limits and intervals (the state, outside any compiled policy). */
+struct slot {
+	uint64_t key;        /* 0 = empty */
+	int64_t val;         /* rate limit: theoretical arrival time (GCRA); interval: time of the last write */
+	int64_t free_after;  /* from then on the slot holds nothing a decision needs */
+};
+
+struct bms_policy_state {
+	size_t mask;
+	struct slot *slots;  /* owned */
 };
 
 struct bms_policy {
@@ -199,6 +212,14 @@ struct bms_policy {
 	uint32_t nschedules;
 	struct pol_rule *rules;       /* owned */
 	uint32_t nrules;
+	/* Identity index, built once per compile: certificate roles, subjects and fingerprints
+	 * by hash (open addressing, hash 0 = empty slot), so that a decision does not compare
+	 * an identity against every member. Addresses stay a list: they are few and need prefixes. */
+	struct pol_idx { uint64_t hash; uint32_t role, member; } *idx; /* owned */
+	uint32_t idx_mask;
+	uint32_t n_cert, n_subject, n_fp;
+	uint32_t *addr_members; /* owned: (role << 32 | member) pairs flattened as role, member */
+	uint32_t n_addr;
 	uint32_t *global_rules;       /* unused after compile; kept for diff: rules with POL_TGT_ALL */
 	uint32_t nglobal;
 };
@@ -214,5 +235,8 @@ int32_t pol_role_find(const struct bms_policy *p, const char *name);
 void pol_fmt_num(char *buf, size_t n, double v);
 void pol_state_reset(struct bms_policy_state *st);
 uint64_t pol_hash(const void *data, size_t len, uint64_t seed);
+/* The identity index key of a member or identity field: never 0. */
+uint64_t pol_idx_key(uint8_t kind, const void *data, size_t len);
+int pol_build_identity_index(struct bms_policy *p);
 
 #endif

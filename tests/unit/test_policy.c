@@ -772,6 +772,28 @@ static void test_find_device(void **state)
 	bms_policy_free(p);
 }
 
+static void test_resolved_identity(void **state)
+{
+	(void)state;
+	struct mreq m;
+	struct bms_decision d;
+	struct bms_identity op = cert("operator");
+	struct bms_policy *p1 = compile(HEAD "allow operator read ahu1\n");
+	struct bms_policy *p2 = compile(HEAD "role operator {\n  subject \"CN=someone-else\"\n}\n"
+					     "allow operator read ahu1\n");
+	mb_read(&m, 3, BMS_SPACE_HOLDING_REGISTER, 100, 1);
+	struct bms_policy_roles roles;
+	bms_policy_resolve(p1, &op, &roles);
+	bms_policy_decide_resolved(p1, NULL, &op, &roles, bms_policy_find_device_by_name(p1, "ahu1"), &m.r, NOON, &d);
+	assert_int_equal(d.verdict, BMS_VERDICT_ALLOW);
+	/* Resolved against p1, used with p2 (a reload where 'operator' now means another subject):
+	 * the stale resolution is detected and the identity resolved again, so it is denied. */
+	bms_policy_decide_resolved(p2, NULL, &op, &roles, bms_policy_find_device_by_name(p2, "ahu1"), &m.r, NOON, &d);
+	assert_int_equal(d.verdict, BMS_VERDICT_DENY);
+	bms_policy_free(p1);
+	bms_policy_free(p2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -795,6 +817,7 @@ int main(void)
 		cmocka_unit_test(test_uncheckable_requests),
 		cmocka_unit_test(test_identities),
 		cmocka_unit_test(test_find_device),
+		cmocka_unit_test(test_resolved_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,13 @@ uint64_t guard_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void audit_event(struct guard *g, struct audit_event *ev)
 {
 	uint64_t t;
@@ -206,9 +213,11 @@ static void process_input(struct gsession *s)
 			.who = &s->id,
 			.now_us = (int64_t)guard_now_us(),
 		};
+		uint64_t t0 = mono_us();
 		proxy_inspect(&ctx, s->in + off, s->in_len - off, v);
 		if (v->action == PROXY_NEED_MORE)
 			break;
+		v->event.latency_us = mono_us() - t0; /* the decision's own cost: frame, decode, decide */
 		if (v->action == PROXY_CLOSE) {
 			if (v->audit)
 				audit_event(g, &v->event);
@@ -241,7 +250,7 @@ static void process_input(struct gsession *s)
 		r->unit = s->in[off + 6];
 		r->fc = s->in[off + 7];
 		r->ticket = ticket;
-		r->start_us = guard_now_us();
+		r->start_us = mono_us();
 		r->dev = upstream_device(g, v->device);
 		r->tx = NULL;
 		r->len = (uint16_t)v->consumed;
@@ -465,7 +474,7 @@ void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t resu
 		.ref = r->ticket,
 		.result = result,
 		.exception = exception,
-		.latency_us = guard_now_us() - r->start_us,
+		.latency_us = mono_us() - r->start_us,
 	};
 	audit_event(g, &ev);
 done:

@@ -16,6 +16,7 @@ static const struct command commands[] = {
 	{ "audit", cmd_audit, "keygen, verify, prove, query, summarise and tail the audit trail" },
 	{ "guard", cmd_guard, "field side: mutual-TLS server that inspects, decides, audits, forwards" },
 	{ "tunnel", cmd_tunnel, "controller side: plain local listener carried over mutual TLS to a guard" },
+	{ "replay", cmd_replay, "run a capture's Modbus requests through the guard's inspect step and policy" },
 	{ "pki", cmd_pki, "site CA: issue guard and controller certificates, revoke, publish the CRL" },
 	{ "sim", cmd_sim, "device simulators for demos and tests" },
 };

@@ -2182,6 +2182,8 @@ static void finish(struct cc *c)
 	/* Per device, the rules that can apply there, in order. */
 	for (uint32_t d = 0; d < p->ndevices; d++) {
 		struct bms_policy_device *dv = &p->devices[d];
+		if (dv->mode < 0)
+			dv->mode = p->site_mode; /* a device that says nothing follows the site */
 		uint32_t n = 0;
 		for (uint32_t i = 0; i < p->nrules; i++)
 			if (p->rules[i].tkind == POL_TGT_ALL || p->rules[i].device == d)

@@ -26,7 +26,7 @@ void bms_policy_device_addr(const struct bms_policy_device *d, struct sockaddr_s
 
 bool bms_policy_device_monitor(const struct bms_policy_device *d)
 {
-	/* The site mode is folded in by the evaluator; a device that says nothing follows it. */
+	/* The compiler resolved "as the site" into the site's mode. */
 	return d->mode == 1;
 }
 

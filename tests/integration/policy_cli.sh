@@ -100,6 +100,24 @@ rule:     $acc:104
 reason:   role security_desk may not manage intrusion" \
 	--role security_desk "bacnet reinitializeDevice"
 
+# Includes: a site file that includes its devices and roles from a subfolder.
+mkdir -p "$tmp/site/parts"
+cat >"$tmp/site/parts/devices.policy" <<'POL'
+device ahu1 modbus 10.0.0.21 unit 1 {
+    point sp holding 100 int16 scale 0.1 unit degC range 15..30
+}
+POL
+cat >"$tmp/site/main.policy" <<'POL'
+include "parts/devices.policy"
+allow operator write ahu1.sp
+POL
+chmod 644 "$tmp/site/parts/devices.policy" "$tmp/site/main.policy"
+out=$("$bin" policy explain "$tmp/site/main.policy" --cert-role operator "write ahu1.sp 31" 2>&1)
+if [ $? -eq 1 ] && [ "$out" = "decision: deny
+rule:     $tmp/site/main.policy:2
+reason:   write 31.0 degC to ahu1.sp above its limit 30.0" ]; then ok "include: a device from an included file"; else
+	notok "include: $out"; fi
+
 # Refusals: group-writable, world-writable, owned by another user.
 cp "$hvac" "$tmp/site.policy"
 chmod 664 "$tmp/site.policy"

@@ -275,6 +275,8 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 	OUT_LIT(o, "{\"ts\":");
 	out_ts(o, p->ts_sec, p->ts_usec);
 	JKEY(o, ",\"frame\":", p->frame);
+	if (p->req_frame != 0)
+		JKEY(o, ",\"req_frame\":", p->req_frame);
 	OUT_LIT(o, ",\"flow\":\"");
 	out_flow(o, p);
 	OUT_LIT(o, "\"");
@@ -402,6 +404,8 @@ static void write_text(struct out *o, const struct cap_pdu *p)
 				JKEY(o, " priority=", tg->priority);
 		}
 	}
+	if (p->req_frame != 0)
+		JKEY(o, " request=#", p->req_frame);
 	OUT_LIT(o, " op=");
 	out_str(o, bms_op_name((enum bms_op)q->op));
 	if (q->anomalies != 0 || p->cap_anomalies != 0) {

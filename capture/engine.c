@@ -25,8 +25,22 @@ struct mb_dir {
 	uint8_t pend[MODBUS_MAX_ADU]; /* a partial ADU */
 };
 
+/* A request waiting for its response, kept as bytes and decoded again when the response comes:
+ * 8 per flow (a client rarely has more outstanding), the oldest overwritten beyond that. */
+#define MB_PENDING 8
+struct mb_pending {
+	uint8_t used;
+	uint8_t dir;              /* the direction the request travelled */
+	uint16_t tid;
+	uint16_t len;
+	uint64_t frame;
+	uint8_t adu[MODBUS_MAX_ADU];
+};
+
 struct mb_flow {
 	struct mb_dir d[2];
+	uint8_t next_slot;
+	struct mb_pending pend[MB_PENDING];
 };
 
 struct cap_engine {
@@ -40,6 +54,7 @@ struct cap_engine {
 	int64_t sec;         /* the packet being processed */
 	int32_t usec;
 	struct bms_request req;
+	struct bms_request paired; /* the request a response answers, decoded again */
 };
 
 static const char *const cap_an_names[CAP_AN_COUNT] = {
@@ -90,6 +105,66 @@ static unsigned map_reasm_events(unsigned ev)
 	return an;
 }
 
+/* Requests are remembered by transaction id; a response is checked against its request
+ * (modbus_check_response: same unit and function, counts, echoes) and given the request's
+ * address range (modbus_pair_response). Clients that reuse a transaction id, or send a request
+ * twice, leave several candidates: the oldest that the response answers is taken, and only when
+ * none does is the response reported against the oldest. A gap clears the table (the request a
+ * response answers may be among the lost bytes). Returns the response's result. */
+static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t *adu, size_t len, uint64_t *req_frame)
+{
+	uint16_t tid = e->req.raw.modbus.tid;
+	struct mb_pending *first = NULL;
+	uint64_t an = 0, first_an = 0;
+
+	if (e->req.dir == BMS_DIR_REQUEST) {
+		struct mb_pending *slot = &m->pend[m->next_slot]; /* the oldest when all are used */
+		m->next_slot = (uint8_t)((m->next_slot + 1) % MB_PENDING);
+		slot->used = 1;
+		slot->dir = (uint8_t)dir;
+		slot->tid = tid;
+		slot->len = (uint16_t)len;
+		slot->frame = e->st.packets;
+		memcpy(slot->adu, adu, len);
+		return BMS_OK;
+	}
+	for (;;) {
+		struct mb_pending *slot = NULL;
+		for (int i = 0; i < MB_PENDING; i++) {
+			struct mb_pending *c = &m->pend[i];
+			if (c->used == 1 && c->tid == tid && c->dir != dir && (slot == NULL || c->frame < slot->frame))
+				slot = c;
+		}
+		if (slot == NULL)
+			break;
+		slot->used = 2; /* tried for this response */
+		if (modbus_decode(slot->adu, slot->len, BMS_DIR_REQUEST, &e->paired) != BMS_OK)
+			continue;
+		if (modbus_check_response(&e->paired, &e->req, &an) == BMS_OK) {
+			for (int i = 0; i < MB_PENDING; i++)
+				if (m->pend[i].used == 2)
+					m->pend[i].used = m->pend + i == slot ? 0 : 1;
+			*req_frame = slot->frame;
+			e->req.anomalies |= an;
+			modbus_pair_response(&e->paired, &e->req);
+			return BMS_OK;
+		}
+		if (first == NULL) {
+			first = slot;
+			first_an = an;
+		}
+	}
+	for (int i = 0; i < MB_PENDING; i++)
+		if (m->pend[i].used == 2)
+			m->pend[i].used = 1;
+	if (first == NULL)
+		return BMS_OK;
+	first->used = 0;
+	*req_frame = first->frame;
+	e->req.anomalies |= first_an;
+	return BMS_MALFORMED;
+}
+
 static void emit_modbus(struct cap_engine *e, struct reasm_flow *f, int dir, const uint8_t *adu, size_t len,
 			int malformed, uint64_t framer_an, unsigned cap_an)
 {
@@ -105,6 +180,9 @@ static void emit_modbus(struct cap_engine *e, struct reasm_flow *f, int dir, con
 		r = BMS_MALFORMED;
 		e->req.anomalies |= framer_an;
 	}
+	p.req_frame = 0;
+	if (r == BMS_OK)
+		r = pair(e, reasm_flow_app(f), dir, adu, len, &p.req_frame);
 	p.frame = e->st.packets;
 	p.ts_sec = e->sec;
 	p.ts_usec = e->usec;
@@ -161,10 +239,12 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 
 	d->events |= map_reasm_events(events);
 	if (events & (REASM_EV_GAP | REASM_EV_MEMCAP)) {
+		for (int i = 0; i < MB_PENDING; i++)
+			m->pend[i].used = 0;
 		if (d->pend_len > 0) {
-			/* The rest of this ADU was lost: report what there was. */
-			take_events(d, &cap_an);
-			emit_modbus(e, f, dir, d->pend, d->pend_len, 1, 0, cap_an | CAP_AN_TCP_GAP);
+			/* The rest of this ADU was lost: report what there was. The gap stays
+			 * pending too: the next whole PDU also follows lost bytes. */
+			emit_modbus(e, f, dir, d->pend, d->pend_len, 1, 0, d->events | CAP_AN_TCP_GAP);
 			d->pend_len = 0;
 		}
 		d->resync = 1;
@@ -279,6 +359,7 @@ static void udp_bacnet(struct cap_engine *e, const struct cap_packet *pk)
 	int r = bacnet_decode(pk->payload, pk->payload_len, &e->req);
 
 	p.frame = e->st.packets;
+	p.req_frame = 0;
 	p.ts_sec = e->sec;
 	p.ts_usec = e->usec;
 	p.ipver = pk->ipver;

@@ -27,6 +27,7 @@
 
 struct cap_pdu {
 	uint64_t frame;              /* 1-based number of the packet that completed the PDU */
+	uint64_t req_frame;          /* Modbus response: the frame of the request it answers; 0 = not paired */
 	int64_t ts_sec;
 	int32_t ts_usec;
 	uint8_t ipver;

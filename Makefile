@@ -127,3 +127,4 @@ clean:
 
 -include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) build/rel/main.d build/asan/main.d
 -include $(patsubst tests/unit/%.c,build/asan/tests/unit/%.d,$(UNIT_SRC))
+-include $(patsubst fuzz/%.c,build/asan/fuzz/%.d,$(FUZZ_SRC)) build/asan/tests/fuzz_replay_main.d

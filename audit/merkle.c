@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include "audit/audit_int.h"
 #include "audit/merkle.h"
 
 /* Two-part SHA-256 with a one-byte domain prefix. EVP is the non-deprecated
@@ -59,6 +60,28 @@ static void sha256_prefixed(uint8_t prefix, const void *a, size_t alen, const vo
 	    (blen && EVP_DigestUpdate(ctx, b, blen) != 1) || EVP_DigestFinal_ex(ctx, out, &olen) != 1 ||
 	    olen != AUDIT_HASH_LEN)
 		abort();
+}
+
+EVP_MD_CTX *audit_leaf_begin(const void *data, size_t len)
+{
+	static const uint8_t zero = 0x00;
+	pthread_once(&sha256_once, sha256_fetch);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (!c || !sha256_md || EVP_DigestInit_ex2(c, sha256_md, NULL) != 1 || EVP_DigestUpdate(c, &zero, 1) != 1 ||
+	    (len && EVP_DigestUpdate(c, data, len) != 1)) {
+		EVP_MD_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void audit_leaf_finish(EVP_MD_CTX *ctx, const void *more, size_t len, uint8_t out[static AUDIT_HASH_LEN])
+{
+	unsigned int olen = 0;
+	if ((len && EVP_DigestUpdate(ctx, more, len) != 1) || EVP_DigestFinal_ex(ctx, out, &olen) != 1 ||
+	    olen != AUDIT_HASH_LEN)
+		abort(); /* as in sha256_prefixed: never a hash that is not one */
+	EVP_MD_CTX_free(ctx);
 }
 
 void audit_leaf_hash(const void *data, size_t len, uint8_t out[static AUDIT_HASH_LEN])

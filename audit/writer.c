@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,10 +41,15 @@
 #define RETRY_MS 1000
 #define LOUD_EVERY_US (10 * 1000000LL)
 
+/* One queued record. A submitter reserves a slot (and its seq) under the
+ * lock, then formats and hashes outside it and marks the slot ready; the
+ * writer takes ready slots in seq order. */
 struct qent {
 	uint64_t seq;
 	size_t len;
-	char *body; /* owned */
+	char *line;       /* owned: `{"seq":N,` + body; the writer appends `,"prev":"..."}` */
+	EVP_MD_CTX *ctx;  /* owned: SHA-256 over 0x00 || line so far; NULL = hash it all */
+	bool ready;
 };
 
 struct audit_log {
@@ -62,8 +68,9 @@ struct audit_log {
 	pthread_cond_t wake;  /* the writer waits here */
 	pthread_cond_t done;  /* audit_wait waits here */
 	struct qent *q;       /* ring of qcap + internal slack */
-	size_t qsize, qhead, qcount;
+	size_t qsize, qhead, qcount;  /* ring; qcount counts reserved slots, ready or not */
 	uint64_t next_seq;
+	uint64_t ready_count;  /* slots made ready so far; also read without the lock (atomic) */
 	uint64_t durable;
 	int failing;
 	uint64_t dropped;
@@ -122,20 +129,33 @@ static void poke(struct audit_log *log)
 
 /* ---- queue (under mu) ---- */
 
-static int enqueue_locked(struct audit_log *log, char *body, size_t len, bool internal, uint64_t *seq)
+/* Reserves the next slot and seq. Internal records (recovered, dropped) may use the slack above qcap. */
+static struct qent *reserve_locked(struct audit_log *log, bool internal)
 {
-	/* internal records (recovered, dropped) may use the slack above qcap */
 	size_t limit = internal ? log->qsize : log->qcap;
 	if (log->qcount >= limit)
-		return -EAGAIN;
+		return NULL;
 	struct qent *e = &log->q[(log->qhead + log->qcount) % log->qsize];
 	e->seq = log->next_seq++;
-	e->len = len;
-	e->body = body;
+	e->ready = false;
+	e->line = NULL;
+	e->ctx = NULL;
 	log->qcount++;
-	*seq = e->seq;
-	pthread_cond_signal(&log->wake);
-	return 0;
+	return e;
+}
+
+/* Room for `{"seq":<20 digits>,` in front of a body. */
+#define LINE_PREFIX_MAX 32
+
+/* Puts `{"seq":N,` + body at the start of line (which has LINE_PREFIX_MAX + len bytes). */
+static size_t make_line(char *line, uint64_t seq, const char *body, size_t len)
+{
+	struct audit_buf b;
+	audit_buf_init(&b, line, LINE_PREFIX_MAX + len);
+	audit_buf_kv_u64(&b, "{\"seq\":", seq);
+	audit_buf_lit(&b, ",");
+	audit_buf_put(&b, body, len);
+	return b.len;
 }
 
 static int enqueue_event_locked(struct audit_log *log, const struct audit_event *ev, bool internal, uint64_t *seq)
@@ -150,13 +170,21 @@ static int enqueue_event_locked(struct audit_log *log, const struct audit_event 
 		free(tmp);
 		return r;
 	}
-	char *body = realloc(tmp, b.len ? b.len : 1);
-	if (!body)
-		body = tmp;
-	r = enqueue_locked(log, body, b.len, internal, seq);
-	if (r < 0)
-		free(body);
-	return r;
+	char *line = malloc(LINE_PREFIX_MAX + b.len);
+	struct qent *e = line ? reserve_locked(log, internal) : NULL;
+	if (!e) {
+		free(line);
+		free(tmp);
+		return line ? -EAGAIN : -ENOMEM;
+	}
+	e->len = make_line(line, e->seq, tmp, b.len);
+	e->line = line;
+	e->ready = true;
+	__atomic_add_fetch(&log->ready_count, 1, __ATOMIC_RELEASE);
+	*seq = e->seq;
+	free(tmp);
+	pthread_cond_signal(&log->wake);
+	return 0;
 }
 
 int audit_submit(struct audit_log *log, const struct audit_event *ev, uint64_t *ticket)
@@ -170,22 +198,41 @@ int audit_submit(struct audit_log *log, const struct audit_event *ev, uint64_t *
 	int r = audit_format_body(ev, log->node, ev->time_us ? ev->time_us : audit_now_us(), &b);
 	if (r < 0)
 		return r == -ENOSPC ? -E2BIG : r;
-	char *body = malloc(b.len ? b.len : 1);
-	if (!body)
+	/* allocated before the slot is reserved: once reserved, nothing may fail */
+	char *line = malloc(LINE_PREFIX_MAX + b.len);
+	if (!line)
 		return -ENOMEM;
-	memcpy(body, stackbuf, b.len);
+	struct qent *e = NULL;
 	pthread_mutex_lock(&log->mu);
 	if (log->stopping) {
 		r = -ESHUTDOWN;
 	} else {
-		r = enqueue_locked(log, body, b.len, false, ticket);
-		if (r == -EAGAIN)
+		e = reserve_locked(log, false);
+		if (!e) {
 			log->dropped++;
+			r = -EAGAIN;
+		}
 	}
+	uint64_t seq = e ? e->seq : 0;
 	pthread_mutex_unlock(&log->mu);
-	if (r < 0)
-		free(body);
-	return r;
+	if (!e) {
+		free(line);
+		return r;
+	}
+	/* outside the lock, in the caller's thread: the line and the bulk of its
+	 * hash, so that the writer thread only appends "prev" and finishes the hash */
+	size_t len = make_line(line, seq, stackbuf, b.len);
+	EVP_MD_CTX *ctx = audit_leaf_begin(line, len);
+	pthread_mutex_lock(&log->mu);
+	e->line = line;
+	e->len = len;
+	e->ctx = ctx;
+	e->ready = true;
+	__atomic_add_fetch(&log->ready_count, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&log->wake);
+	pthread_mutex_unlock(&log->mu);
+	*ticket = seq;
+	return 0;
 }
 
 int audit_completion_fd(struct audit_log *log)
@@ -396,20 +443,26 @@ struct batch {
 	size_t n;
 };
 
-static void wrap_record(struct audit_log *log, const struct qent *e, struct audit_buf *b)
+static void wrap_record(struct audit_log *log, struct qent *e, struct audit_buf *b)
 {
 	size_t start = b->len;
-	char prev[2 * AUDIT_PREV_BYTES + 1];
-	audit_hex(log->prev, AUDIT_PREV_BYTES, prev);
-	audit_buf_kv_u64(b, "{\"seq\":", e->seq);
-	audit_buf_put(b, ",", 1);
-	audit_buf_put(b, e->body, e->len);
-	audit_buf_puts(b, ",\"prev\":\"");
-	audit_buf_put(b, prev, 2 * AUDIT_PREV_BYTES);
-	audit_buf_put(b, "\"}", 2);
+	char suffix[2 * AUDIT_PREV_BYTES + 16];
+	struct audit_buf sb;
+	audit_buf_init(&sb, suffix, sizeof(suffix));
+	audit_buf_lit(&sb, ",\"prev\":\"");
+	audit_hex(log->prev, AUDIT_PREV_BYTES, suffix + sb.len);
+	sb.len += 2 * AUDIT_PREV_BYTES;
+	audit_buf_lit(&sb, "\"}");
+	audit_buf_put(b, e->line, e->len);
+	audit_buf_put(b, suffix, sb.len);
 	/* the leaf is the line without its newline */
 	uint8_t leaf[AUDIT_HASH_LEN];
-	audit_leaf_hash(b->p + start, b->len - start, leaf);
+	if (e->ctx) {
+		audit_leaf_finish(e->ctx, suffix, sb.len, leaf);
+		e->ctx = NULL;
+	} else {
+		audit_leaf_hash(b->p + start, b->len - start, leaf);
+	}
 	if (audit_tree_append(&log->tree, leaf) < 0)
 		abort(); /* 2^64 records */
 	memcpy(log->prev, leaf, AUDIT_PREV_BYTES);
@@ -418,7 +471,7 @@ static void wrap_record(struct audit_log *log, const struct qent *e, struct audi
 
 /* Writes one batch (possibly empty) and a checkpoint if due or forced.
  * 0 on success; on failure the file and tree are as before. */
-static int write_batch(struct audit_log *log, const struct batch *bt, bool force_cp)
+static int write_batch(struct audit_log *log, struct batch *bt, bool force_cp)
 {
 	struct audit_tree saved_tree = log->tree;
 	uint8_t saved_prev[AUDIT_PREV_BYTES];
@@ -430,8 +483,13 @@ static int write_batch(struct audit_log *log, const struct batch *bt, bool force
 
 	if (log->fd < 0) {
 		r = start_file(log);
-		if (r < 0)
+		if (r < 0) {
+			for (size_t i = 0; i < bt->n; i++) { /* the retry hashes whole lines */
+				EVP_MD_CTX_free(bt->ents[i].ctx);
+				bt->ents[i].ctx = NULL;
+			}
 			return r;
+		}
 	}
 	struct audit_buf b;
 	audit_buf_init(&b, log->wbuf, log->wcap);
@@ -525,10 +583,27 @@ static void *writer_main(void *arg)
 		return NULL;
 	}
 	pthread_mutex_lock(&log->mu);
+	bool spun = false;
 	for (;;) {
 		int64_t now = mono_us();
 		bool retry_wait = log->failing && now < log->retry_at_us && !log->stopping;
-		if ((log->qcount == 0 || retry_wait) && !log->stopping) {
+		bool head_ready = log->qcount > 0 && log->q[log->qhead].ready;
+		if (!head_ready && !retry_wait && !log->stopping && !spun) {
+			/* Before sleeping, look for more work for a few microseconds (yielding the
+			 * core): under load a record arrives before a wake-up could, and a caller
+			 * that must wake a sleeping writer pays a system call per record. */
+			uint64_t seen = __atomic_load_n(&log->ready_count, __ATOMIC_ACQUIRE);
+			pthread_mutex_unlock(&log->mu);
+			for (int64_t t0 = mono_us(); mono_us() - t0 < 30;) {
+				if (__atomic_load_n(&log->ready_count, __ATOMIC_ACQUIRE) != seen)
+					break;
+				sched_yield();
+			}
+			pthread_mutex_lock(&log->mu);
+			spun = true;
+			continue;
+		}
+		if ((!head_ready || retry_wait) && !log->stopping) {
 			int64_t d = next_deadline(log);
 			if (d > now) {
 				if (d == INT64_MAX) {
@@ -537,15 +612,21 @@ static void *writer_main(void *arg)
 					struct timespec ts = { .tv_sec = d / 1000000, .tv_nsec = (d % 1000000) * 1000 };
 					pthread_cond_timedwait(&log->wake, &log->mu, &ts);
 				}
+				spun = false;
 				continue;
 			}
 		}
+		spun = false;
 		bool stopping = log->stopping;
 		bt->n = 0;
 		size_t bytes = 0;
 		while (bt->n < log->qcount && bt->n < BATCH_MAX_ENTRIES && bytes < BATCH_MAX_BYTES) {
-			bt->ents[bt->n] = log->q[(log->qhead + bt->n) % log->qsize];
-			bytes += bt->ents[bt->n].len + 64;
+			struct qent *e = &log->q[(log->qhead + bt->n) % log->qsize];
+			if (!e->ready)
+				break; /* its submitter is still formatting it: the next round takes it */
+			bt->ents[bt->n] = *e;
+			e->ctx = NULL; /* the batch owns the hash state now; a retry hashes the whole line */
+			bytes += e->len + 64;
 			bt->n++;
 		}
 		bool last = stopping && bt->n == log->qcount;
@@ -587,8 +668,12 @@ static void *writer_main(void *arg)
 		if (log->failing)
 			loud("%s is writable again; %llu queued records written", log->path, (unsigned long long)bt->n);
 		log->failing = 0;
-		for (size_t i = 0; i < bt->n; i++)
-			free(log->q[(log->qhead + i) % log->qsize].body);
+		for (size_t i = 0; i < bt->n; i++) {
+			struct qent *e = &log->q[(log->qhead + i) % log->qsize];
+			free(e->line);
+			e->line = NULL;
+			e->ready = false;
+		}
 		log->qhead = (log->qhead + bt->n) % log->qsize;
 		log->qcount -= bt->n;
 		if (bt->n) {
@@ -948,8 +1033,11 @@ static bool node_ok(const char *n)
 static void free_log(struct audit_log *log)
 {
 	if (log->q) {
-		for (size_t i = 0; i < log->qcount; i++)
-			free(log->q[(log->qhead + i) % log->qsize].body);
+		for (size_t i = 0; i < log->qcount; i++) {
+			struct qent *e = &log->q[(log->qhead + i) % log->qsize];
+			free(e->line);
+			EVP_MD_CTX_free(e->ctx);
+		}
 		free(log->q);
 	}
 	if (log->fd >= 0)

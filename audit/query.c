@@ -814,33 +814,43 @@ int audit_cmd_tail(int argc, char **argv)
 				status = 2;
 			uint64_t mine = rotated_number_of(path, &cur);
 			close(fd);
-			if (mine != UINT64_MAX) {
-				uint64_t nums[4096];
-				size_t nn = 0;
-				if (rotated_after(path, mine, nums, 4096, &nn) == 0)
-					for (size_t i = 0; i < nn; i++) {
-						char name[4096];
-						snprintf(name, sizeof(name), "%s.%012" PRIu64, path, nums[i]);
-						if (tail_whole_file(name, &t, json, &shown) < 0)
-							status = 2;
-					}
-			}
 			t.len = 0;
 			t.skipping = false;
 			fd = open(path, O_RDONLY | O_CLOEXEC);
+			while (fd < 0 && errno == ENOENT) {
+				nanosleep(&ts, NULL);
+				fd = open(path, O_RDONLY | O_CLOEXEC);
+			}
 			if (fd < 0) {
-				if (errno != ENOENT) {
-					status = 2;
-					break;
+				status = 2;
+				break;
+			}
+			/* Every file rotated after ours and before the one just opened, in order. The
+			 * writer may rotate again while we list, so list until we meet the file we
+			 * hold open (by inode): whatever comes before it was missed, and is printed. */
+			struct stat held;
+			if (mine != UINT64_MAX && fstat(fd, &held) == 0) {
+				uint64_t done = mine;
+				for (bool met = false; !met && status == 0;) {
+					uint64_t nums[4096];
+					size_t nn = 0;
+					if (rotated_after(path, done, nums, 4096, &nn) < 0 || nn == 0)
+						break;
+					for (size_t i = 0; i < nn && !met; i++) {
+						char name[4096];
+						struct stat rs;
+						snprintf(name, sizeof(name), "%s.%012" PRIu64, path, nums[i]);
+						if (stat(name, &rs) == 0 && rs.st_ino == held.st_ino && rs.st_dev == held.st_dev) {
+							met = true; /* ours, rotated meanwhile: read on through fd */
+							break;
+						}
+						if (tail_whole_file(name, &t, json, &shown) < 0)
+							status = 2;
+						done = nums[i];
+					}
 				}
-				while (fd < 0 && errno == ENOENT) {
-					nanosleep(&ts, NULL);
-					fd = open(path, O_RDONLY | O_CLOEXEC);
-				}
-				if (fd < 0) {
-					status = 2;
-					break;
-				}
+				t.len = 0;
+				t.skipping = false;
 			}
 		} else if (now.st_size < lseek(fd, 0, SEEK_CUR)) {
 			/* cut: a restarted writer cut the torn line we hold the start of. Read on

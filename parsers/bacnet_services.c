@@ -866,6 +866,67 @@ static int text_message(struct sp *s)
 	return finish(s);
 }
 
+/* BACnetTimeStamp ::= CHOICE { time [0] Time, sequenceNumber [1] Unsigned, dateTime [2]
+ * BACnetDateTime }, wrapped in the context tag [num]. */
+static int timestamp(struct sp *s, uint8_t num)
+{
+	struct bacnet_tag t;
+	uint64_t v;
+
+	if (open_tag(s, num) != 0)
+		return -1;
+	if (next_is(s, CTX, 2, OPEN)) {
+		if (open_tag(s, 2) != 0 || take(s, APP, BACNET_APP_DATE, PRIM, &t) != 0 ||
+		    take(s, APP, BACNET_APP_TIME, PRIM, &t) != 0 || close_tag(s, 2) != 0)
+			return -1;
+	} else if (next_is(s, CTX, 1, PRIM)) {
+		if (ctx_uint(s, 1, UINT32_MAX, &v) != 0)
+			return -1;
+	} else {
+		if (take(s, CTX, 0, PRIM, &t) != 0)
+			return -1;
+		if (t.len != 4)
+			return fail(s, BACNET_AN_TAG_BAD_LENGTH);
+	}
+	return close_tag(s, num);
+}
+
+/* 13.5.1 AcknowledgeAlarm: pid [0], eventObjectIdentifier [1], eventStateAcknowledged [2],
+ * timeStamp [3], acknowledgmentSource [4] CharacterString, timeOfAcknowledgment [5] */
+static int acknowledge_alarm(struct sp *s)
+{
+	struct bacnet_tag t;
+	uint64_t v;
+
+	if (pid_object(s, 1) != 0 || ctx_uint(s, 2, UINT32_MAX, &v) != 0 || timestamp(s, 3) != 0 ||
+	    take(s, CTX, 4, PRIM, &t) != 0 || timestamp(s, 5) != 0)
+		return -1;
+	return finish(s);
+}
+
+/* 13.8.1 / 13.9.1 EventNotification: pid [0], initiatingDeviceIdentifier [1],
+ * eventObjectIdentifier [2], timeStamp [3], notificationClass [4], priority [5] Unsigned8 (an
+ * event priority, not a command priority), eventType [6], messageText [7] OPT, notifyType [8],
+ * ackRequired [9] OPT, fromState [10] OPT, toState [11], eventValues [12] OPT */
+static int event_notification(struct sp *s)
+{
+	struct bacnet_tag t;
+	uint64_t v;
+	bool has;
+
+	if (pid_object(s, 2) != 0 || timestamp(s, 3) != 0 || ctx_uint(s, 4, UINT32_MAX, &v) != 0 ||
+	    ctx_uint(s, 5, 255, &v) != 0 || ctx_uint(s, 6, UINT32_MAX, &v) != 0)
+		return -1;
+	if (next_is(s, CTX, 7, PRIM) && take(s, CTX, 7, PRIM, &t) != 0)
+		return -1;
+	if (ctx_uint(s, 8, 2, &v) != 0 || opt_ctx_bool(s, 9) != 0 ||
+	    opt_ctx_uint(s, 10, UINT32_MAX, &v, &has) != 0 || ctx_uint(s, 11, UINT32_MAX, &v) != 0)
+		return -1;
+	if (next_is(s, CTX, 12, OPEN) && skip_element(s) != 0)
+		return -1;
+	return finish(s);
+}
+
 int bacnet_svc_confirmed(struct bms_request *r, uint8_t service, const uint8_t *p, size_t n)
 {
 	struct sp s = { .r = r };
@@ -894,16 +955,8 @@ int bacnet_svc_confirmed(struct bms_request *r, uint8_t service, const uint8_t *
 	case BACNET_SVC_CONFIRMED_COV_NOTIFICATION_MULTIPLE: return cov_notification_multiple(&s);
 	case BACNET_SVC_GET_ALARM_SUMMARY: return finish(&s); /* no parameters */
 	case BACNET_SVC_CONFIRMED_TEXT_MESSAGE: return text_message(&s);
-	case BACNET_SVC_ACKNOWLEDGE_ALARM: /* pid [0], eventObjectIdentifier [1], ... */
-		if (pid_object(&s, 1) != 0)
-			return -1;
-		skip_rest(&s);
-		return 0;
-	case BACNET_SVC_CONFIRMED_EVENT_NOTIFICATION: /* pid [0], initiating [1], eventObject [2], ... */
-		if (pid_object(&s, 2) != 0)
-			return -1;
-		skip_rest(&s);
-		return 0;
+	case BACNET_SVC_ACKNOWLEDGE_ALARM: return acknowledge_alarm(&s);
+	case BACNET_SVC_CONFIRMED_EVENT_NOTIFICATION: return event_notification(&s);
 	case BACNET_SVC_GET_EVENT_INFORMATION: { /* lastReceivedObjectIdentifier [0] OPT */
 		uint16_t type;
 		uint32_t inst;
@@ -1128,11 +1181,7 @@ int bacnet_svc_unconfirmed(struct bms_request *r, uint8_t service, const uint8_t
 	case BACNET_USVC_TEXT_MESSAGE: return text_message(&s);
 	case BACNET_USVC_COV_NOTIFICATION: return cov_notification(&s);
 	case BACNET_USVC_COV_NOTIFICATION_MULTIPLE: return cov_notification_multiple(&s);
-	case BACNET_USVC_EVENT_NOTIFICATION:
-		if (pid_object(&s, 2) != 0)
-			return -1;
-		skip_rest(&s);
-		return 0;
+	case BACNET_USVC_EVENT_NOTIFICATION: return event_notification(&s);
 	default:
 		return 0;
 	}

@@ -423,6 +423,23 @@ def services():
     v.add("acknowledgeAlarm", uni(conf(2, 0, c_uint(0, 1) + c_obj(1, 0, 2) + c_uint(2, 1) + op(3) + c_uint(1, 5) + cl(3) + c_str(4, b"MDL") + op(5) + c_uint(1, 6) + cl(5))),
           checks="service=0 op=command t0.object_type=0 t0.instance=2")
     v.add("acknowledgeAlarm_missing_object", uni(conf(2, 0, c_uint(0, 1))), "malformed service_truncated")
+    v.add("acknowledgeAlarm_bad_timestamp", uni(conf(2, 0, c_uint(0, 1) + c_obj(1, 0, 2) + c_uint(2, 1) + op(3) + ctx(0, b"\x01\x02") + cl(3) + c_str(4, b"MDL") + op(5) + c_uint(1, 6) + cl(5))),
+          "malformed tag_bad_length")
+    ts_dt = op(3) + op(2) + a_date(2024, 5, 6, 1) + a_time(10, 15, 0, 0) + cl(2) + cl(3)
+    v.add("confirmedEventNotification", uni(conf(4, 2, c_uint(0, 1) + c_obj(1, 8, 4) + c_obj(2, 0, 2) + ts_dt + c_uint(4, 4) +
+                                                c_uint(5, 100) + c_uint(6, 5) + c_uint(8, 0) + ctx(9, b"\x01") + c_uint(10, 0) + c_uint(11, 3) +
+                                                op(12) + op(5) + op(0) + app(8, b"\x04\x00") + cl(0) + op(1) + a_real(80.1) + cl(1) + cl(5) + cl(12))),
+          checks="service=2 op=read ntargets=1 t0.object_type=0 t0.instance=2 t0.priority=0 process_id=1",
+          comment="F.1.3: out-of-range event of Analog Input #2")
+    v.add("confirmedEventNotification_missing_to_state", uni(conf(4, 2, c_uint(0, 1) + c_obj(1, 8, 4) + c_obj(2, 0, 2) + ts_dt + c_uint(4, 4) +
+                                                                 c_uint(5, 100) + c_uint(6, 5) + c_uint(8, 0))),
+          "malformed service_truncated")
+    v.add("unconfirmedEventNotification", bcast(unconf(3, c_uint(0, 1) + c_obj(1, 8, 4) + c_obj(2, 0, 2) + op(3) + c_uint(1, 7) + cl(3) +
+                                                       c_uint(4, 4) + c_uint(5, 100) + c_uint(6, 5) + c_str(7, b"high") + c_uint(8, 1) + c_uint(11, 3))),
+          checks="service=3 op=read t0.instance=2")
+    v.add("unconfirmedEventNotification_bad_notify_type", bcast(unconf(3, c_uint(0, 1) + c_obj(1, 8, 4) + c_obj(2, 0, 2) + op(3) + c_uint(1, 7) + cl(3) +
+                                                                   c_uint(4, 4) + c_uint(5, 100) + c_uint(6, 5) + c_uint(8, 3) + c_uint(11, 3))),
+          "malformed service_value_out_of_range")
     v.add("confirmedCOVNotification", uni(conf(2, 1, c_uint(0, 18) + c_obj(1, 8, 4) + c_obj(2, 0, 10) + c_uint(3, 0) +
                                                op(4) + c_uint(0, PV) + op(2) + a_real(65.0) + cl(2) + c_uint(0, 111) + op(2) + app(8, b"\x04\x00") + cl(2) + cl(4))),
           checks="service=1 op=read ntargets=2 t0.object_type=0 t0.instance=10 t0.property=85 t0.value=real:65 t1.property=111",

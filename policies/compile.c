@@ -2229,6 +2229,14 @@ static void finish(struct cc *c)
 		if (r->declared && r->nmembers == 0)
 			WARN_S(c, r->src, "role '%s' has no members: nobody holds it", r->name);
 	}
+	/* Hours without a zone are UTC hours: in most buildings an hour or two off the wall clock. */
+	if (!c->tz_set && !quiet)
+		for (uint32_t i = 0; i < p->nschedules; i++)
+			if (p->schedules[i].used) {
+				WARN_S(c, p->schedules[i].src, "no timezone is set: these hours are UTC, not the site's "
+							       "wall clock (add e.g. 'timezone Europe/Berlin')");
+				break;
+			}
 	for (uint32_t i = 0; i < p->nschedules; i++)
 		if (!p->schedules[i].used && !quiet)
 			WARN_S(c, p->schedules[i].src, "schedule '%s' is declared but no rule uses it",

@@ -69,7 +69,7 @@ static void session_close(struct gsession *s, const char *why);
 
 static void session_flush(struct gsession *s)
 {
-	if (!s->tls_mode || s->closing)
+	if (!s->tls_mode || !s->tls.ssl || s->closing)
 		return;
 	while (BIO_ctrl_pending(s->tls.wbio) > 0) {
 		int n = BIO_read(s->tls.wbio, g_scratch, (int)sizeof(g_scratch));
@@ -121,7 +121,7 @@ static void session_close(struct gsession *s, const char *why)
 	if (s->closing)
 		return;
 	s->closing = true;
-	for (unsigned i = 0; i < s->nreqs; i++) {
+	for (unsigned i = 0; s->reqs && i < s->nreqs; i++) {
 		struct greq *r = &s->reqs[i];
 		if (r->state == GREQ_AUDIT_WAIT)
 			proxy_list_del(&r->link);

@@ -54,7 +54,9 @@ wait_gone "$g_pid" 10
 
 # privileges: started as root with `user nobody`, the guard runs as nobody after binding
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
-	gw_guard_conf p "$sim_port" "user nobody"
+	acl_port=$(free_port)
+	gw_guard_conf p "$sim_port" "user nobody
+listen plain 127.0.0.1:$acl_port allow 10.9.9.9 192.168.0.0/16"
 	sed -i "s|^limits {|limits {\n  connections-per-source 2|" "$tmp/p.conf"
 	if start_guard p; then
 		uid=$(awk '/^Uid:/ { print $2 }' "/proc/$p_pid/status")
@@ -83,6 +85,27 @@ print("third refused" if b == b"" else "third answered %r" % b)
 PYEOF
 		check "connections-per-source 2: the third connection is refused" grep -qx "third refused" "$tmp/ps.out"
 		check "audit: the per-source refusal is recorded" wait_log "$tmp/p.audit.jsonl" '"kind":"conn_refused".*per-source connection limit' 3
+		# the same limit on the TLS listener, refused before any TLS state exists
+		$PY - "$p_tls" >"$tmp/pt.out" 2>&1 <<'PYEOF'
+import socket, sys
+port = int(sys.argv[1])
+# the guard accepts in the order the kernel queued the connections: the third is the one over
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+third = socket.create_connection(("127.0.0.1", port))
+third.settimeout(5)
+try:
+    b = third.recv(64)
+except OSError:
+    b = b""
+print("third refused" if b == b"" else "third answered %r" % b)
+PYEOF
+		check "connections-per-source 2 on the TLS listener: the third is refused" grep -qx "third refused" "$tmp/pt.out"
+		# a plain listener that allows other networks only
+		got=$(mbc "$acl_port" read 100 1)
+		case "$got" in "ok"*) no "plain listener: a source outside its allow list is refused" "$got" ;;
+		*) ok "plain listener: a source outside its allow list is refused" ;; esac
+		check "audit: the refusal names the reason" wait_log "$tmp/p.audit.jsonl" '"kind":"conn_refused".*source address not allowed' 3
+		check "the guard survived all of it" kill -0 "$p_pid"
 	else
 		no "guard with user nobody starts" "$(cat "$tmp/p.log")"
 	fi

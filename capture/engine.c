@@ -28,12 +28,19 @@ struct mb_dir {
 /* A request waiting for its response, kept as bytes and decoded again when the response comes:
  * 8 per flow (a client rarely has more outstanding), the oldest overwritten beyond that. */
 #define MB_PENDING 8
+#define MB_PAIR_TARGETS 2 /* targets kept decoded; a request with more is decoded again */
 struct mb_pending {
 	uint8_t used;
 	uint8_t dir;              /* the direction the request travelled */
+	uint8_t op;
 	uint16_t tid;
 	uint16_t len;
+	uint16_t ntargets;
+	uint32_t unit;
+	uint64_t anomalies;
 	uint64_t frame;
+	struct modbus_fields raw; /* pointers rebased into adu[] */
+	struct bms_target targets[MB_PAIR_TARGETS];
 	uint8_t adu[MODBUS_MAX_ADU];
 };
 
@@ -105,6 +112,32 @@ static unsigned map_reasm_events(unsigned ev)
 	return an;
 }
 
+/* A pointer into the ADU at `from`, moved to the same offset of its copy at `to`. */
+static const uint8_t *rebase(const uint8_t *p, const uint8_t *from, size_t len, const uint8_t *to)
+{
+	if (p == NULL || p < from || p > from + len)
+		return NULL;
+	return to + (p - from);
+}
+
+/* The stored request as a struct bms_request in e->paired. */
+static int slot_request(struct cap_engine *e, const struct mb_pending *s)
+{
+	struct bms_request *q = &e->paired;
+
+	if (s->ntargets > MB_PAIR_TARGETS)
+		return modbus_decode(s->adu, s->len, BMS_DIR_REQUEST, q) == BMS_OK ? 0 : -1;
+	q->proto = BMS_PROTO_MODBUS;
+	q->dir = BMS_DIR_REQUEST;
+	q->op = s->op;
+	q->unit = s->unit;
+	q->anomalies = s->anomalies;
+	q->ntargets = s->ntargets;
+	memcpy(q->targets, s->targets, s->ntargets * sizeof(q->targets[0]));
+	q->raw.modbus = s->raw;
+	return 0;
+}
+
 /* Requests are remembered by transaction id; a response is checked against its request
  * (modbus_check_response: same unit and function, counts, echoes) and given the request's
  * address range (modbus_pair_response). Clients that reuse a transaction id, or send a request
@@ -126,6 +159,20 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 		slot->len = (uint16_t)len;
 		slot->frame = e->st.packets;
 		memcpy(slot->adu, adu, len);
+		/* Keep the decoded request too (cheaper than decoding it again), its borrowed
+		 * pointers moved into the copy of the ADU. */
+		slot->op = e->req.op;
+		slot->unit = e->req.unit;
+		slot->anomalies = e->req.anomalies;
+		slot->ntargets = e->req.ntargets;
+		slot->raw = e->req.raw.modbus;
+		slot->raw.pdu = rebase(slot->raw.pdu, adu, len, slot->adu);
+		if (slot->ntargets <= MB_PAIR_TARGETS) {
+			for (unsigned i = 0; i < slot->ntargets; i++) {
+				slot->targets[i] = e->req.targets[i];
+				slot->targets[i].data = rebase(slot->targets[i].data, adu, len, slot->adu);
+			}
+		}
 		return BMS_OK;
 	}
 	for (;;) {
@@ -138,7 +185,7 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 		if (slot == NULL)
 			break;
 		slot->used = 2; /* tried for this response */
-		if (modbus_decode(slot->adu, slot->len, BMS_DIR_REQUEST, &e->paired) != BMS_OK)
+		if (slot_request(e, slot) != 0)
 			continue;
 		if (modbus_check_response(&e->paired, &e->req, &an) == BMS_OK) {
 			for (int i = 0; i < MB_PENDING; i++)

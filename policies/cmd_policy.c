@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cmds.h"
+#include "parsers/modbus.h"
 #include "policies/policy_int.h"
 #include "policies/policy_diff.h"
 
@@ -321,8 +322,10 @@ static int build_request(const struct bms_policy *p, const char *text, struct re
 				return fail_msg("unknown word '%s' (fc, unit, addr, count, value, device)", k);
 			i++;
 		}
-		if (fc < 1 || fc > 127 || addr < 0 || addr > 65535 || count < 1 || count > 123 || unit > 255)
-			return fail_msg("give fc 1..127, addr 0..65535, count 1..123, unit 0..255%s", "");
+		/* Counts past what Modbus allows are let through to the decoder, which says what is wrong. */
+		if (fc < 1 || fc > 127 || addr < 0 || addr > 65535 || count < 1 || count > 2000 || unit > 255 ||
+		    (has_value && count > 123))
+			return fail_msg("give fc 1..127, addr 0..65535, count 1..2000 (1..123 with a value), unit 0..255%s", "");
 		if (devname != NULL) {
 			rb->dev = bms_policy_find_device_by_name(p, devname);
 			if (rb->dev == NULL)
@@ -452,6 +455,54 @@ static int build_request(const struct bms_policy *p, const char *text, struct re
 	return fail_msg("a request starts with read, write, modbus or bacnet, not '%s'", w[0]);
 }
 
+/* The Modbus request explained is the one the gateway would see: the frame a client
+ * would send is built and run through the real decoder (parsers/modbus.c), so
+ * op classes, targets and anomalies are the decoder's, not this file's guess. */
+static int through_decoder(struct req_buf *rb)
+{
+	static uint8_t adu[MODBUS_MAX_ADU];
+	struct bms_request *r = &rb->req;
+	const struct bms_target *t = &r->targets[0];
+	uint8_t fc = r->raw.modbus.fc;
+	size_t n = 7;
+	adu[n++] = fc;
+	switch (fc) {
+	case 1: case 2: case 3: case 4:
+		put16(adu + n, (uint16_t)t->start), put16(adu + n + 2, (uint16_t)t->count), n += 4;
+		break;
+	case 5:
+		put16(adu + n, (uint16_t)t->start);
+		put16(adu + n + 2, t->value.b ? 0xFF00 : 0x0000);
+		n += 4;
+		break;
+	case 6:
+		put16(adu + n, (uint16_t)t->start), n += 2;
+		adu[n++] = t->data[0], adu[n++] = t->data[1];
+		break;
+	case 15: case 16: {
+		size_t bytes = fc == 15 ? (t->count + 7) / 8 : 2 * (size_t)t->count;
+		if (t->data == NULL || t->data_len < bytes || bytes > 246)
+			return 0; /* nothing to encode it from: keep the request as built */
+		put16(adu + n, (uint16_t)t->start), put16(adu + n + 2, (uint16_t)t->count), n += 4;
+		adu[n++] = (uint8_t)bytes;
+		memcpy(adu + n, t->data, bytes);
+		n += bytes;
+		break;
+	}
+	default:
+		return 0; /* other function codes: explained from the request as built */
+	}
+	put16(adu, 0x0001);
+	put16(adu + 2, 0);
+	put16(adu + 4, (uint16_t)(n - 6));
+	adu[6] = (uint8_t)r->unit;
+	struct bms_request dec;
+	if (modbus_decode(adu, n, BMS_DIR_REQUEST, &dec) == BMS_NEED_MORE)
+		return fail_msg("the Modbus decoder wants more bytes for this request%s", "");
+	*r = dec;
+	return 0;
+}
+
 /* "2026-03-29 02:30" (site time), "2026-03-29T02:30:00", or "@1774747800" (Unix seconds). */
 static int parse_time(const struct bms_policy *p, const char *s, int64_t *us)
 {
@@ -520,7 +571,7 @@ static int cmd_explain(int argc, char **argv)
 		goto out;
 	}
 	static struct req_buf rb;
-	if (build_request(p, request, &rb) < 0)
+	if (build_request(p, request, &rb) < 0 || (rb.req.proto == BMS_PROTO_MODBUS && through_decoder(&rb) < 0))
 		goto out;
 	struct bms_policy_state *st = bms_policy_state_new(64);
 	struct bms_decision dec;

@@ -72,6 +72,16 @@ explain 1 "decision: deny
 rule:     none (deny by default)
 reason:   no rule allows address 10.10.9.77 to read ahu1.supply_air_temp" \
 	--address 10.10.9.77 "read ahu1.supply_air_temp"
+# Raw Modbus requests go through the real decoder: a read of 200 registers is flagged and denied.
+explain 1 "decision: deny
+rule:     none (deny by default)
+reason:   the decoder flagged this request (bad_quantity): it cannot be checked" \
+	--role engineer "modbus fc 3 unit 1 addr 100 count 200 device ahu1"
+# FC 16 over two points: each is held to its own range.
+explain 1 "decision: deny
+rule:     $hvac:96
+reason:   write 5.0 degC to ahu1.supply_air_setpoint below its limit 15.0" \
+	--role engineer --time "2026-06-10 10:00" "modbus fc 16 unit 1 addr 100 count 2 value 50 device ahu1"
 # The chiller runs in monitor mode: a deny is recorded as monitor-deny.
 explain 1 "decision: monitor-deny
 rule:     none (deny by default)

@@ -794,6 +794,98 @@ static void test_resolved_identity(void **state)
 	bms_policy_free(p2);
 }
 
+/* Every form of the grammar that compiles, each shown to mean what the documentation says. */
+static void test_grammar_forms(void **state)
+{
+	(void)state;
+	struct world w;
+	struct mreq m;
+	struct bms_identity op = cert("operator"), eng = cert("engineer");
+	w_open(&w, "site \"Forms\"   # a comment after a statement\n"
+		   "timezone UTC\n"
+		   "device gw modbus [fd00::21]:1502 unit 1, 5, 7-9 mode enforce {\n"
+		   "    point t1 input 30 float32 scale 2 offset -10 unit \"deg C\" range -5..95\n"
+		   "    point door coil 3\n"
+		   "}\n"
+		   "device v bacnet 10.0.0.43:47809 instance 7 {\n"
+		   "    point sp analog-value 1 relinquish-default range 10..30\n"
+		   "}\n"
+		   "schedule early weekdays 05:00-07:00, weekends 06:00-08:00\n"
+		   "allow operator, engineer read on all\n"
+		   "allow engineer function 8, 65-72 on gw\n"
+		   "allow operator write gw coil 0-7 value on\n"
+		   "allow operator write v analog-value * present-value\n"
+		   "    priority 9..16\n"
+		   "\n"
+		   "    value 10..20\n"
+		   "allow engineer write v object *\n"
+		   "allow engineer write gw.* during early\n");
+	const struct bms_policy_device *gw = bms_policy_find_device_by_name(w.p, "gw");
+	struct sockaddr_in6 s6;
+	memset(&s6, 0, sizeof(s6));
+	s6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "fd00::21", &s6.sin6_addr);
+	s6.sin6_port = htons(1502);
+	assert_ptr_equal(bms_policy_find_device(w.p, BMS_PROTO_MODBUS, (struct sockaddr *)&s6, 8), gw);
+	assert_null(bms_policy_find_device(w.p, BMS_PROTO_MODBUS, (struct sockaddr *)&s6, 6));
+	/* read on all: any device, any target */
+	mb_read(&m, 4, BMS_SPACE_INPUT_REGISTER, 30, 2);
+	assert_int_equal(decide(&w, "gw", &op, &m, NOON), BMS_VERDICT_ALLOW);
+	/* function 8 and 65-72 for the engineer only */
+	memset(&m, 0, sizeof(m));
+	m.r.proto = BMS_PROTO_MODBUS;
+	m.r.op = BMS_OP_MANAGEMENT;
+	m.r.raw.modbus.fc = 8;
+	assert_int_equal(decide(&w, "gw", &eng, &m, NOON), BMS_VERDICT_ALLOW);
+	m.r.raw.modbus.fc = 70;
+	assert_int_equal(decide(&w, "gw", &eng, &m, NOON), BMS_VERDICT_ALLOW);
+	m.r.raw.modbus.fc = 73;
+	assert_int_equal(decide(&w, "gw", &eng, &m, NOON), BMS_VERDICT_DENY);
+	m.r.raw.modbus.fc = 8;
+	assert_int_equal(decide(&w, "gw", &op, &m, NOON), BMS_VERDICT_DENY);
+	/* raw coil range with value on: FC 5 on coil 3 on, then off, then coil 8 */
+	mb_coil(&m, 3, true);
+	assert_int_equal(decide(&w, "gw", &op, &m, NOON), BMS_VERDICT_ALLOW);
+	mb_coil(&m, 3, false);
+	assert_int_equal(decide(&w, "gw", &op, &m, NOON), BMS_VERDICT_DENY);
+	mb_coil(&m, 8, true);
+	assert_int_equal(decide(&w, "gw", &op, &m, NOON), BMS_VERDICT_DENY);
+	/* a rule continued over lines, with a blank line between: priority and value both apply */
+	bn_write(&m, 2, 99, 85, 15, 9, false);
+	assert_int_equal(decide(&w, "v", &op, &m, NOON), BMS_VERDICT_ALLOW);
+	bn_write(&m, 2, 99, 85, 21, 9, false);
+	assert_int_equal(decide(&w, "v", &op, &m, NOON), BMS_VERDICT_DENY);
+	bn_write(&m, 2, 99, 85, 15, 8, false);
+	assert_int_equal(decide(&w, "v", &op, &m, NOON), BMS_VERDICT_DENY);
+	/* the point on relinquish-default (property 104) holds its range under `object *` */
+	bn_write(&m, 2, 1, 104, 31, 16, false);
+	assert_int_equal(decide(&w, "v", &eng, &m, NOON), BMS_VERDICT_DENY);
+	assert_string_equal(w.d.reason, "write 31.0 to v.sp above its limit 30.0");
+	bn_write(&m, 2, 1, 104, 30, 16, false);
+	assert_int_equal(decide(&w, "v", &eng, &m, NOON), BMS_VERDICT_ALLOW);
+	/* float32 with scale and offset: raw 52.5 -> 52.5 * 2 - 10 = 95.0 allowed, 52.75 -> 95.5 not */
+	w_close(&w);
+	w_open(&w, "device gw modbus 10.0.0.1 unit 1 {\n"
+		   "    point t1 holding 30 float32 scale 2 offset -10 unit \"deg C\" range -5..95\n"
+		   "}\n"
+		   "allow engineer write gw.* during weekdays 05:00-07:00, weekends 06:00-08:00\n");
+	float f = 52.5f;
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	uint16_t v[2] = { (uint16_t)(u >> 16), (uint16_t)u };
+	mb_write(&m, 30, 2, v);
+	assert_int_equal(decide(&w, "gw", &eng, &m, utc_us(2026, 1, 14, 6, 0, 0)), BMS_VERDICT_ALLOW); /* Wed 06:00 */
+	assert_int_equal(decide(&w, "gw", &eng, &m, utc_us(2026, 1, 14, 7, 0, 0)), BMS_VERDICT_DENY);  /* Wed 07:00 */
+	assert_int_equal(decide(&w, "gw", &eng, &m, utc_us(2026, 1, 17, 7, 30, 0)), BMS_VERDICT_ALLOW); /* Sat 07:30 */
+	f = 52.75f;
+	memcpy(&u, &f, 4);
+	v[0] = (uint16_t)(u >> 16), v[1] = (uint16_t)u;
+	mb_write(&m, 30, 2, v);
+	assert_int_equal(decide(&w, "gw", &eng, &m, utc_us(2026, 1, 14, 6, 0, 0)), BMS_VERDICT_DENY);
+	assert_string_equal(w.d.reason, "write 95.5 deg C to gw.t1 above its limit 95.0");
+	w_close(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -818,6 +910,7 @@ int main(void)
 		cmocka_unit_test(test_identities),
 		cmocka_unit_test(test_find_device),
 		cmocka_unit_test(test_resolved_identity),
+		cmocka_unit_test(test_grammar_forms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -439,10 +439,14 @@ static void sink(void *user, const struct cap_pdu *p)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bmsgate decode CAPTURE [--json] [--modbus-port N]... [--bacnet-port N]... [--quiet|--count]\n"
+		   "                      [--max-flows N] [--max-flow-bytes N] [--max-buffer-bytes N]\n"
 		   "  Decodes every Modbus/TCP and BACnet/IP PDU of a pcap or pcapng capture.\n"
 		   "  --json          one JSON object per PDU (JSON Lines); default: one readable line per PDU\n"
 		   "  --modbus-port N Modbus/TCP server port (repeatable; default 502)\n"
 		   "  --bacnet-port N BACnet/IP UDP port (repeatable; default 47808)\n"
+		   "  --max-flows N          TCP flows tracked at once (default 4096; the least recently used is evicted)\n"
+		   "  --max-flow-bytes N     out-of-order bytes buffered per flow (default 65536)\n"
+		   "  --max-buffer-bytes N   out-of-order bytes buffered in total (default 16777216)\n"
 		   "  --quiet         decode, print nothing (exit status only)\n"
 		   "  --count         print only the totals\n"
 		   "Exit status: 0 decoded, 1 usage error, 2 the capture cannot be read, 3 out of memory.\n");
@@ -464,6 +468,26 @@ static int parse_port(const char *opt, const char *s, uint16_t *out)
 		return -EINVAL;
 	}
 	*out = (uint16_t)v;
+	return 0;
+}
+
+/* A size limit: 1 .. 2^40, decimal. */
+static int parse_limit(const char *opt, const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL) {
+		fprintf(stderr, "bmsgate decode: %s needs a number\n", opt);
+		return -EINVAL;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *s == '\0' || *s == '-' || *end != '\0' || v == 0 || v > (1ull << 40)) {
+		fprintf(stderr, "bmsgate decode: %s: '%s' is not a number in 1..%llu\n", opt, s, 1ull << 40);
+		return -EINVAL;
+	}
+	*out = (size_t)v;
 	return 0;
 }
 
@@ -532,6 +556,14 @@ int cmd_decode(int argc, char **argv)
 				fprintf(stderr, "bmsgate decode: at most %d ports for %s\n", CAP_MAX_PORTS, a);
 				goto fail;
 			}
+		} else if (strcmp(a, "--max-flows") == 0 || strcmp(a, "--max-flow-bytes") == 0 ||
+			   strcmp(a, "--max-buffer-bytes") == 0) {
+			size_t *lim = strcmp(a, "--max-flows") == 0 ? &cfg.reasm.max_flows
+				    : strcmp(a, "--max-flow-bytes") == 0 ? &cfg.reasm.max_flow_bytes
+									: &cfg.reasm.max_total_bytes;
+			if (parse_limit(a, i + 1 < argc ? argv[i + 1] : NULL, lim))
+				goto fail;
+			i++;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			status = 0;

@@ -175,6 +175,8 @@ static void skip_hole(struct reasm *r, struct stream *s, uint32_t to)
 	r->st.gap_bytes += (uint32_t)(to - s->next_seq);
 	s->pending |= REASM_EV_GAP;
 	s->next_seq = to;
+	/* The history ends at next_seq: after a jump it would hold bytes at the wrong place. */
+	s->hist_len = 0;
 }
 
 /* Delivers buffered pieces that have become contiguous. A hole is skipped when

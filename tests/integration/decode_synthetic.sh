@@ -53,6 +53,15 @@ check "--modbus-port 15020: port 502 is no longer Modbus" "0" "$("$B" decode --j
 check "--modbus-port 502 --modbus-port 15020: both" "18" "$("$B" decode --json --modbus-port 15020 --modbus-port 502 "$S/reasm.pcap" | wc -l)"
 check "--bacnet-port 47809 alone: BACnet on 47808 not decoded" "2" "$("$B" decode --json --bacnet-port 47809 "$S/raw.pcap" | wc -l)"
 
+# Limits are configurable and bind: with 20 bytes of buffer per flow nothing out of order fits.
+"$B" decode --json --max-flow-bytes 20 "$S/reasm.pcap" >"$T/cap.json"
+check "--max-flow-bytes 20: the dropped segment is flagged tcp_memcap on the next PDU (tid 6)" "6" \
+	"$(jq -r 'select(.anomalies | index("tcp_memcap")) | .tid' "$T/cap.json")"
+check "--max-flow-bytes 20: 2 segments dropped, nothing buffered" "memcap_drops 2 peak_buffered 0" \
+	"$("$B" decode --count --max-flow-bytes 20 "$S/reasm.pcap" | grep -oE '(memcap_drops|peak_buffered) [0-9]+' | tr '\n' ' ' | sed 's/ $//')"
+"$B" decode --max-flows 0 "$S/reasm.pcap" >/dev/null 2>&1; rc=$?
+check "--max-flows 0: usage error" 1 "$rc"
+
 # JSON shape: every record of every capture parses and carries the common keys.
 bad=0
 for f in "$S"/*; do

@@ -240,6 +240,26 @@ static void gap_waits_without_ack_until_finish(void **state)
 	reasm_free(ra);
 }
 
+static void late_bytes_of_a_skipped_hole_are_not_compared(void **state)
+{
+	(void)state;
+	struct rec r;
+	struct reasm *ra = mk(&r, 16, 4096, 65536);
+	struct reasm_key k = key_c2s(40000);
+	struct reasm_key s = rev(k);
+	handshake(ra, k);
+	seg(ra, k, 1001, "abc");
+	seg(ra, k, 1007, "ghi");
+	assert_int_equal(reasm_tcp(ra, &s, 5001, 1010, ACK, NULL, 0), 0); /* hole 1004..1006 given up */
+	/* The missing bytes turn up late: too late to deliver, and nothing to compare them with. */
+	seg(ra, k, 1004, "def");
+	seg(ra, k, 1010, "jk");
+	assert_memory_equal(r.got[0], "abcghijk", 8);
+	assert_int_equal(reasm_stats(ra)->overlap_diff, 0);
+	assert_int_equal(r.ev[0][2], 0);
+	reasm_free(ra);
+}
+
 static void midstream_pickup(void **state)
 {
 	(void)state;
@@ -407,6 +427,7 @@ int main(void)
 		cmocka_unit_test(overlap_in_buffer_first_wins),
 		cmocka_unit_test(gap_skipped_when_acknowledged),
 		cmocka_unit_test(gap_waits_without_ack_until_finish),
+		cmocka_unit_test(late_bytes_of_a_skipped_hole_are_not_compared),
 		cmocka_unit_test(midstream_pickup),
 		cmocka_unit_test(sequence_wraps),
 		cmocka_unit_test(memory_limit_per_flow),

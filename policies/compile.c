@@ -70,6 +70,7 @@ struct cc {
 	int depth;
 	bool oom;
 	size_t errors_before;
+	uint32_t *dev_sorted; /* device indices by name, while names are resolved */
 	/* the file being read */
 	uint16_t file;
 	struct tok *toks;
@@ -1961,6 +1962,31 @@ static int32_t resolve_role(struct cc *c, const struct ref *rf)
 	return (int32_t)c->p->nroles++;
 }
 
+/* Device names in order, so that resolving 10,000 rules over 5,000 devices is not 50 million compares. */
+static int cmp_dev_name(const void *a, const void *b, void *arg)
+{
+	const struct bms_policy *p = arg;
+	return strcmp(p->devices[*(const uint32_t *)a].name, p->devices[*(const uint32_t *)b].name);
+}
+
+static int32_t find_device_sorted(struct cc *c, const char *name)
+{
+	if (c->dev_sorted == NULL)
+		return find_device(c->p, name);
+	uint32_t lo = 0, hi = c->p->ndevices;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(c->p->devices[c->dev_sorted[mid]].name, name);
+		if (r == 0)
+			return (int32_t)c->dev_sorted[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 static int resolve_rule(struct cc *c, uint32_t ri)
 {
 	struct pol_rule *r = &c->p->rules[ri];
@@ -1998,7 +2024,7 @@ static int resolve_rule(struct cc *c, uint32_t ri)
 		}
 		return 0;
 	}
-	int32_t d = find_device(c->p, rf->device.text);
+	int32_t d = find_device_sorted(c, rf->device.text);
 	if (d < 0) {
 		const char *names[1024];
 		size_t n = 0;
@@ -2157,11 +2183,19 @@ static void finish(struct cc *c)
 {
 	struct bms_policy *p = c->p;
 	bool ok = true;
+	c->dev_sorted = malloc((p->ndevices ? p->ndevices : 1) * sizeof(uint32_t));
+	if (c->dev_sorted != NULL) {
+		for (uint32_t i = 0; i < p->ndevices; i++)
+			c->dev_sorted[i] = i;
+		qsort_r(c->dev_sorted, p->ndevices, sizeof(uint32_t), cmp_dev_name, p);
+	}
 	for (uint32_t i = 0; i < p->nrules; i++)
 		if (resolve_rule(c, i) < 0) {
 			ok = false;
 			p->rules[i].tkind = 0xff; /* unusable; the compile fails anyway */
 		}
+	free(c->dev_sorted);
+	c->dev_sorted = NULL;
 	if (c->oom || !ok)
 		return;
 	if (pol_build_identity_index(p) < 0) {
@@ -2170,35 +2204,27 @@ static void finish(struct cc *c)
 	}
 	/* Warnings about the whole policy wait until it compiles: before that they are mostly echoes of errors. */
 	bool quiet = c->d->errors > c->errors_before;
-	/* Shadowed rules: an earlier rule that decides everything this one covers. */
-	for (uint32_t b = 0; b < p->nrules && !quiet; b++)
-		for (uint32_t a = 0; a < b; a++)
-			if (covers(p, &p->rules[a], &p->rules[b])) {
-				WARN_S(c, p->rules[b].src, "this rule can never match: the rule at %s:%u decides every "
-							   "request it covers", src_file(c, p->rules[a].src),
-				       p->rules[a].src.line);
-				break;
-			}
-	/* Per device, the rules that can apply there, in order. */
+	/* Per device, the rules that can apply there, in order: one pass over the rules, not one per device. */
+	uint32_t nglobal = 0;
+	uint32_t *per_dev = calloc(p->ndevices ? p->ndevices : 1, sizeof(uint32_t));
+	if (per_dev == NULL) {
+		c->oom = true;
+		return;
+	}
+	for (uint32_t i = 0; i < p->nrules; i++)
+		p->rules[i].tkind == POL_TGT_ALL ? nglobal++ : per_dev[p->rules[i].device]++;
 	for (uint32_t d = 0; d < p->ndevices; d++) {
 		struct bms_policy_device *dv = &p->devices[d];
 		if (dv->mode < 0)
 			dv->mode = p->site_mode; /* a device that says nothing follows the site */
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < p->nrules; i++)
-			if (p->rules[i].tkind == POL_TGT_ALL || p->rules[i].device == d)
-				n++;
+		uint32_t n = nglobal + per_dev[d];
 		dv->rules = n ? malloc(n * sizeof(uint32_t)) : NULL;
 		if (n && dv->rules == NULL) {
 			c->oom = true;
+			free(per_dev);
 			return;
 		}
 		dv->nrules = 0;
-		for (uint32_t i = 0; i < p->nrules; i++)
-			if (p->rules[i].tkind == POL_TGT_ALL || p->rules[i].device == d)
-				dv->rules[dv->nrules++] = i;
-		if (dv->nrules == 0 && !quiet)
-			WARN_S(c, dv->src, "no rule applies to device '%s': every request to it is denied", dv->name);
 		if (dv->proto == BMS_PROTO_BACNET) {
 			/* Two declarations at one address and port are told apart by instance only. */
 			for (uint32_t o = 0; o < d; o++) {
@@ -2222,6 +2248,51 @@ static void finish(struct cc *c)
 			}
 		}
 	}
+	free(per_dev);
+	for (uint32_t i = 0; i < p->nrules; i++) {
+		if (p->rules[i].tkind == POL_TGT_ALL) {
+			for (uint32_t d = 0; d < p->ndevices; d++)
+				p->devices[d].rules[p->devices[d].nrules++] = i;
+		} else {
+			struct bms_policy_device *dv = &p->devices[p->rules[i].device];
+			dv->rules[dv->nrules++] = i;
+		}
+	}
+	/* Shadowed rules: an earlier rule that decides everything this one covers. Only rules that
+	 * can meet share a device's list, so each list is searched, not every pair in the file. */
+	for (uint32_t b = 0; b < p->nrules && !quiet; b++) {
+		const struct pol_rule *rb = &p->rules[b];
+		const uint32_t *list = NULL;
+		uint32_t nlist = 0;
+		if (rb->tkind != POL_TGT_ALL) {
+			list = p->devices[rb->device].rules;
+			nlist = p->devices[rb->device].nrules;
+		}
+		for (uint32_t k = 0;; k++) {
+			uint32_t a;
+			if (list != NULL) {
+				if (k >= nlist || list[k] >= b)
+					break;
+				a = list[k];
+			} else {
+				/* a rule on every device is covered only by an earlier rule on every device */
+				if (k >= b)
+					break;
+				a = k;
+				if (p->rules[a].tkind != POL_TGT_ALL)
+					continue;
+			}
+			if (covers(p, &p->rules[a], rb)) {
+				WARN_S(c, rb->src, "this rule can never match: the rule at %s:%u decides every "
+						   "request it covers", src_file(c, p->rules[a].src), p->rules[a].src.line);
+				break;
+			}
+		}
+	}
+	for (uint32_t d = 0; d < p->ndevices && !quiet; d++)
+		if (p->devices[d].nrules == 0)
+			WARN_S(c, p->devices[d].src, "no rule applies to device '%s': every request to it is denied",
+			       p->devices[d].name);
 	for (uint32_t i = 0; i < p->nroles; i++) {
 		const struct pol_role *r = &p->roles[i];
 		if (r->declared && !r->used && !quiet)

@@ -48,10 +48,14 @@ void audit_buf_json_strn(struct audit_buf *b, const char *s, size_t n);
 
 /* A leaf hash in two steps, so that the caller's thread can hash the bulk of
  * a record and the writer only its last bytes: begin absorbs 0x00 || data
- * (NULL if OpenSSL fails: hash the whole line instead); finish absorbs the
- * rest, writes the leaf hash and frees ctx. */
-EVP_MD_CTX *audit_leaf_begin(const void *data, size_t len);
-void audit_leaf_finish(EVP_MD_CTX *ctx, const void *more, size_t len, uint8_t out[static AUDIT_HASH_LEN]);
+ * into st (a SHA-256 midstate, a plain value); finish absorbs the rest and
+ * writes the leaf hash. */
+struct audit_leaf_state {
+	_Alignas(16) unsigned char opaque[128];
+	bool valid;
+};
+void audit_leaf_begin(struct audit_leaf_state *st, const void *data, size_t len);
+void audit_leaf_finish(struct audit_leaf_state *st, const void *more, size_t len, uint8_t out[static AUDIT_HASH_LEN]);
 
 /* Time as RFC 3339 UTC with microseconds; out holds AUDIT_TIME_LEN + 1. */
 void audit_format_time(int64_t us, char out[static AUDIT_TIME_LEN + 1]);

@@ -48,7 +48,7 @@ struct qent {
 	uint64_t seq;
 	size_t len;
 	char *line;       /* owned: `{"seq":N,` + body; the writer appends `,"prev":"..."}` */
-	EVP_MD_CTX *ctx;  /* owned: SHA-256 over 0x00 || line so far; NULL = hash it all */
+	struct audit_leaf_state hs; /* SHA-256 over 0x00 || line so far; !hs.valid = hash it all */
 	bool ready;
 };
 
@@ -139,7 +139,7 @@ static struct qent *reserve_locked(struct audit_log *log, bool internal)
 	e->seq = log->next_seq++;
 	e->ready = false;
 	e->line = NULL;
-	e->ctx = NULL;
+	e->hs.valid = false;
 	log->qcount++;
 	return e;
 }
@@ -222,11 +222,12 @@ int audit_submit(struct audit_log *log, const struct audit_event *ev, uint64_t *
 	/* outside the lock, in the caller's thread: the line and the bulk of its
 	 * hash, so that the writer thread only appends "prev" and finishes the hash */
 	size_t len = make_line(line, seq, stackbuf, b.len);
-	EVP_MD_CTX *ctx = audit_leaf_begin(line, len);
+	struct audit_leaf_state hs;
+	audit_leaf_begin(&hs, line, len);
 	pthread_mutex_lock(&log->mu);
 	e->line = line;
 	e->len = len;
-	e->ctx = ctx;
+	e->hs = hs;
 	e->ready = true;
 	__atomic_add_fetch(&log->ready_count, 1, __ATOMIC_RELEASE);
 	pthread_cond_signal(&log->wake);
@@ -457,9 +458,8 @@ static void wrap_record(struct audit_log *log, struct qent *e, struct audit_buf 
 	audit_buf_put(b, suffix, sb.len);
 	/* the leaf is the line without its newline */
 	uint8_t leaf[AUDIT_HASH_LEN];
-	if (e->ctx) {
-		audit_leaf_finish(e->ctx, suffix, sb.len, leaf);
-		e->ctx = NULL;
+	if (e->hs.valid) {
+		audit_leaf_finish(&e->hs, suffix, sb.len, leaf);
 	} else {
 		audit_leaf_hash(b->p + start, b->len - start, leaf);
 	}
@@ -483,13 +483,8 @@ static int write_batch(struct audit_log *log, struct batch *bt, bool force_cp)
 
 	if (log->fd < 0) {
 		r = start_file(log);
-		if (r < 0) {
-			for (size_t i = 0; i < bt->n; i++) { /* the retry hashes whole lines */
-				EVP_MD_CTX_free(bt->ents[i].ctx);
-				bt->ents[i].ctx = NULL;
-			}
+		if (r < 0)
 			return r;
-		}
 	}
 	struct audit_buf b;
 	audit_buf_init(&b, log->wbuf, log->wcap);
@@ -588,10 +583,12 @@ static void *writer_main(void *arg)
 		int64_t now = mono_us();
 		bool retry_wait = log->failing && now < log->retry_at_us && !log->stopping;
 		bool head_ready = log->qcount > 0 && log->q[log->qhead].ready;
-		if (!head_ready && !retry_wait && !log->stopping && !spun) {
-			/* Before sleeping, look for more work for a few microseconds (yielding the
-			 * core): under load a record arrives before a wake-up could, and a caller
-			 * that must wake a sleeping writer pays a system call per record. */
+		if (!head_ready && !retry_wait && !log->stopping && !spun && !log->sync_always) {
+			/* Interval mode: before sleeping, look for more work for a few microseconds
+			 * (yielding the core): under load a record arrives before a wake-up could,
+			 * and a caller that must wake a sleeping writer pays a system call per
+			 * record. Not with sync = always: there records gather during each
+			 * fdatasync, and an early grab would only make the next batch smaller. */
 			uint64_t seen = __atomic_load_n(&log->ready_count, __ATOMIC_ACQUIRE);
 			pthread_mutex_unlock(&log->mu);
 			for (int64_t t0 = mono_us(); mono_us() - t0 < 30;) {
@@ -625,7 +622,7 @@ static void *writer_main(void *arg)
 			if (!e->ready)
 				break; /* its submitter is still formatting it: the next round takes it */
 			bt->ents[bt->n] = *e;
-			e->ctx = NULL; /* the batch owns the hash state now; a retry hashes the whole line */
+			e->hs.valid = false; /* the batch uses the midstate; a retry hashes the whole line */
 			bytes += e->len + 64;
 			bt->n++;
 		}
@@ -1036,7 +1033,6 @@ static void free_log(struct audit_log *log)
 		for (size_t i = 0; i < log->qcount; i++) {
 			struct qent *e = &log->q[(log->qhead + i) % log->qsize];
 			free(e->line);
-			EVP_MD_CTX_free(e->ctx);
 		}
 		free(log->q);
 	}

@@ -74,6 +74,12 @@ static void fixture_init(struct fixture *f)
 				      .device = "ahu1", .result = AUDIT_RESULT_PENDING, .latency_us = 17 };
 }
 
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
 static int open_log(const char *path, const char *key, int always, size_t qlimit, struct audit_log **log)
 {
 	unlink(path);
@@ -212,58 +218,67 @@ int main(int argc, char **argv)
 		return 3;
 	}
 
-	/* reference: write() + fdatasync() per record */
-	int fd = open(refp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	size_t off = 0;
-	t0 = now_s();
-	for (long i = 0; i < nsync; i++) {
-		const char *nl = memchr(bytes + off, '\n', len - off);
-		size_t l = (size_t)(nl - (bytes + off)) + 1;
-		if (write(fd, bytes + off, l) != (ssize_t)l || fdatasync(fd) < 0)
-			return 3;
-		off += l;
-	}
-	double t_fsync1 = now_s() - t0;
-	close(fd);
-	free(bytes);
-
-	/* always, 64 in flight: a request is forwarded (its slot freed) only once durable */
+	/* sync = always against write() + fdatasync() per record, alternating, REPS
+	 * times each; the disk's flush time varies from one moment to the next, so
+	 * the ratio is taken of the medians, not of a lucky run of either */
+	double r_fs[16], r_al[16];
+	int sreps = reps < 16 ? reps : 16;
 	long nalways = nsync * 40;
-	if (open_log(logp, key, 1, 1024, &log) < 0)
-		return 2;
-	uint64_t window[64];
-	unsigned head = 0, count = 0;
-	long done = 0, submitted = 0;
-	t0 = now_s();
-	while (done < nalways) {
-		while (count < 64 && submitted < nalways) {
-			if (audit_submit(log, &fx.ev, &window[(head + count) % 64]) < 0)
+	for (int rep = 0; rep < sreps; rep++) {
+		int fd = open(refp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+		size_t off = 0;
+		t0 = now_s();
+		for (long i = 0; i < nsync; i++) {
+			const char *nl = memchr(bytes + off, '\n', len - off);
+			size_t l = (size_t)(nl - (bytes + off)) + 1;
+			if (write(fd, bytes + off, l) != (ssize_t)l || fdatasync(fd) < 0)
 				return 3;
-			count++;
-			submitted++;
+			off += l;
 		}
-		if (audit_wait(log, window[head]) < 0)
+		r_fs[rep] = (double)nsync / (now_s() - t0);
+		close(fd);
+
+		/* always, 64 in flight: a request is forwarded (its slot freed) only once durable */
+		if (open_log(logp, key, 1, 1024, &log) < 0)
+			return 2;
+		uint64_t window[64];
+		unsigned head = 0, count = 0;
+		long done = 0, submitted = 0;
+		t0 = now_s();
+		while (done < nalways) {
+			while (count < 64 && submitted < nalways) {
+				if (audit_submit(log, &fx.ev, &window[(head + count) % 64]) < 0)
+					return 3;
+				count++;
+				submitted++;
+			}
+			if (audit_wait(log, window[head]) < 0)
+				return 3;
+			uint64_t d = audit_durable(log, NULL);
+			while (count && window[head] < d) {
+				head = (head + 1) % 64;
+				count--;
+				done++;
+			}
+		}
+		r_al[rep] = (double)nalways / (now_s() - t0);
+		if (audit_close(log) < 0)
 			return 3;
-		uint64_t d = audit_durable(log, NULL);
-		while (count && window[head] < d) {
-			head = (head + 1) % 64;
-			count--;
-			done++;
-		}
 	}
-	double t_always = now_s() - t0;
-	if (audit_close(log) < 0)
-		return 3;
+	free(bytes);
+	qsort(r_fs, (size_t)sreps, sizeof(double), dbl_cmp);
+	qsort(r_al, (size_t)sreps, sizeof(double), dbl_cmp);
 
 	double r_interval = (double)nrec / t_interval, r_write = (double)nrec / t_write;
-	double r_always = (double)nalways / t_always, r_fsync1 = (double)nsync / t_fsync1;
+	double r_always = r_al[sreps / 2], r_fsync1 = r_fs[sreps / 2];
 	double r_verify = (double)nrec / t_verify;
 	printf("records: %ld per run, %.0f bytes each on average; best of %d runs, alternating with the reference\n",
 	       nrec, (double)len / (double)nrec, reps);
 	printf("interval 10 ms      %10.0f records/s   plain write() per record %10.0f records/s   ratio %.2f  (target >= 0.5) %s\n",
 	       r_interval, r_write, r_interval / r_write, r_interval / r_write >= 0.5 ? "MET" : "MISSED");
-	printf("always, 64 in flight %9.0f records/s   write()+fdatasync() each  %9.0f records/s   ratio %.1f  (target >= 20) %s\n",
-	       r_always, r_fsync1, r_always / r_fsync1, r_always / r_fsync1 >= 20 ? "MET" : "MISSED");
+	printf("always, 64 in flight %9.0f records/s   write()+fdatasync() each  %9.0f records/s   ratio %.1f  (target >= 20) %s"
+	       "  (medians of %d)\n",
+	       r_always, r_fsync1, r_always / r_fsync1, r_always / r_fsync1 >= 20 ? "MET" : "MISSED", sreps);
 	printf("verify              %10.0f records/s   (signatures checked, %ld records)\n", r_verify, nrec);
 	unlink(logp);
 	unlink(refp);

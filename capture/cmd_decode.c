@@ -108,11 +108,25 @@ static inline char *fmt_u64(char tmp[static 20], uint64_t v)
 	return p;
 }
 
+/* Copies n <= cap bytes as a fixed-size copy of cap bytes (inlined moves instead of a call for a
+ * variable length): the bytes past n land in free buffer space and are overwritten later.
+ * `s` must be readable for cap bytes. */
+__attribute__((always_inline)) static inline void out_over(struct out *o, const char *s, size_t n, size_t cap)
+{
+	if (sizeof(o->buf) - o->n >= cap) {
+		memcpy(o->buf + o->n, s, cap);
+		o->n += n;
+		return;
+	}
+	out_mem(o, s, n);
+}
+
 static inline void out_u64(struct out *o, uint64_t v)
 {
-	char tmp[20];
+	char tmp[40]; /* digits end at tmp + 20; the 20 bytes after them keep out_over's read in bounds */
+	memset(tmp + 20, 0, 20);
 	char *p = fmt_u64(tmp, v);
-	out_mem(o, p, (size_t)(tmp + 20 - p));
+	out_over(o, p, (size_t)(tmp + 20 - p), 20);
 }
 
 /* JSON string body (RFC 8259 7): quote, backslash and control characters escaped. */
@@ -193,7 +207,7 @@ static void out_flow(struct out *o, const struct cap_pdu *p)
 		memcpy(t->src, p->src, 16);
 		memcpy(t->dst, p->dst, 16);
 	}
-	out_mem(o, t->s, t->len);
+	out_over(o, t->s, t->len, sizeof(t->s));
 }
 
 /* Epoch seconds: the digits are kept while the second does not change. */
@@ -209,7 +223,7 @@ static void out_ts(struct out *o, int64_t sec, int32_t usec)
 		o->ts_len += (size_t)(tmp + 20 - d);
 		o->ts_sec = sec;
 	}
-	out_mem(o, o->ts_text, o->ts_len);
+	out_over(o, o->ts_text, o->ts_len, sizeof(o->ts_text));
 	out_usec(o, usec);
 }
 

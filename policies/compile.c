@@ -2198,7 +2198,7 @@ static void finish(struct cc *c)
 	c->dev_sorted = NULL;
 	if (c->oom || !ok)
 		return;
-	if (pol_build_identity_index(p) < 0) {
+	if (pol_build_identity_index(p) < 0 || pol_build_device_index(p) < 0) {
 		c->oom = true;
 		return;
 	}
@@ -2363,6 +2363,7 @@ void bms_policy_free(struct bms_policy *p)
 	free(p->global_rules);
 	free(p->idx);
 	free(p->addr_members);
+	free(p->devidx);
 	free(p);
 }
 

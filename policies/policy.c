@@ -68,11 +68,61 @@ static bool same_addr(const struct sockaddr_storage *dev, const struct sockaddr 
 	return al == dl && memcmp(ab, db, al) == 0 && (ap == 0 || ap == dp);
 }
 
+uint64_t pol_addr_key(const struct sockaddr *a, bool with_port)
+{
+	uint8_t b[18];
+	size_t n;
+	uint16_t port;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)a;
+		memcpy(b, &s->sin_addr, 4), n = 4, port = s->sin_port;
+	} else if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)a;
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		if (memcmp(s->sin6_addr.s6_addr, mapped, 12) == 0)
+			memcpy(b, s->sin6_addr.s6_addr + 12, 4), n = 4;
+		else
+			memcpy(b, s->sin6_addr.s6_addr, 16), n = 16;
+		port = s->sin6_port;
+	} else {
+		return 0;
+	}
+	if (with_port) {
+		memcpy(b + n, &port, 2);
+		n += 2;
+	}
+	return pol_idx_key(7, b, n);
+}
+
+static bool unit_match(const struct bms_policy_device *d, enum bms_proto proto, uint32_t unit)
+{
+	if (proto == BMS_PROTO_MODBUS)
+		return unit <= 255 && (d->units[unit / 64] >> (unit % 64) & 1);
+	return unit == BMS_POLICY_ANY_UNIT || !d->has_instance || d->instance == unit;
+}
+
 const struct bms_policy_device *bms_policy_find_device(const struct bms_policy *p, enum bms_proto proto,
 							const struct sockaddr *addr, uint32_t unit)
 {
 	if (p == NULL || addr == NULL)
 		return NULL;
+	uint16_t port = addr->sa_family == AF_INET ? ((const struct sockaddr_in *)addr)->sin_port
+		      : addr->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port : 0;
+	if (p->devidx != NULL && port != 0) {
+		/* The first declared device at this address, port and unit: the index keeps declaration order
+		 * among equal keys because it was filled in that order with linear probing. */
+		const struct bms_policy_device *best = NULL;
+		uint64_t key = pol_addr_key(addr, true);
+		for (uint32_t s = (uint32_t)key & p->devidx_mask; p->devidx[s].key != 0; s = (s + 1) & p->devidx_mask) {
+			if (p->devidx[s].key != key)
+				continue;
+			const struct bms_policy_device *d = &p->devices[p->devidx[s].dev];
+			if (d->proto == proto && same_addr(&d->addr, addr) && unit_match(d, proto, unit) &&
+			    (best == NULL || d < best))
+				best = d;
+		}
+		return best;
+	}
 	for (uint32_t i = 0; i < p->ndevices; i++) {
 		const struct bms_policy_device *d = &p->devices[i];
 		if (d->proto != proto || !same_addr(&d->addr, addr))

@@ -220,6 +220,9 @@ struct bms_policy {
 	uint32_t n_cert, n_subject, n_fp;
 	uint32_t *addr_members; /* owned: (role << 32 | member) pairs flattened as role, member */
 	uint32_t n_addr;
+	/* Devices by upstream address and port (open addressing, key 0 = empty): the gateway asks per request. */
+	struct pol_devidx { uint64_t key; uint32_t dev; } *devidx; /* owned */
+	uint32_t devidx_mask;
 	uint32_t *global_rules;       /* unused after compile; kept for diff: rules with POL_TGT_ALL */
 	uint32_t nglobal;
 };
@@ -238,5 +241,8 @@ uint64_t pol_hash(const void *data, size_t len, uint64_t seed);
 /* The identity index key of a member or identity field: never 0. */
 uint64_t pol_idx_key(uint8_t kind, const void *data, size_t len);
 int pol_build_identity_index(struct bms_policy *p);
+int pol_build_device_index(struct bms_policy *p);
+/* Key of an address and port (IPv4-mapped IPv6 folded to IPv4); 0 when the family is unknown. */
+uint64_t pol_addr_key(const struct sockaddr *a, bool with_port);
 
 #endif

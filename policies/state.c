@@ -77,3 +77,22 @@ int pol_build_identity_index(struct bms_policy *p)
 	return 0;
 }
 
+
+int pol_build_device_index(struct bms_policy *p)
+{
+	uint32_t size = 16;
+	while (size < 2 * p->ndevices)
+		size <<= 1;
+	p->devidx = calloc(size, sizeof(*p->devidx));
+	if (p->devidx == NULL)
+		return -ENOMEM;
+	p->devidx_mask = size - 1;
+	for (uint32_t d = 0; d < p->ndevices; d++) {
+		uint64_t key = pol_addr_key((const struct sockaddr *)&p->devices[d].addr, true);
+		uint32_t s = (uint32_t)key & p->devidx_mask;
+		while (p->devidx[s].key != 0)
+			s = (s + 1) & p->devidx_mask;
+		p->devidx[s] = (struct pol_devidx){ key, d };
+	}
+	return 0;
+}

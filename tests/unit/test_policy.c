@@ -757,6 +757,20 @@ static void test_find_device(void **state)
 	assert_non_null(d);
 	assert_string_equal(bms_policy_device_name(d), "a");
 	assert_null(bms_policy_find_device(p, BMS_PROTO_MODBUS, (struct sockaddr *)&s, 4));
+	/* Port 0: "any port"; the first declaration at the address with that unit. */
+	s.sin_port = 0;
+	d = bms_policy_find_device(p, BMS_PROTO_MODBUS, (struct sockaddr *)&s, 1);
+	assert_non_null(d);
+	assert_string_equal(bms_policy_device_name(d), "a");
+	/* An IPv4-mapped IPv6 address is the IPv4 device. */
+	struct sockaddr_in6 m6;
+	memset(&m6, 0, sizeof(m6));
+	m6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "::ffff:10.0.0.21", &m6.sin6_addr);
+	m6.sin6_port = htons(502);
+	d = bms_policy_find_device(p, BMS_PROTO_MODBUS, (struct sockaddr *)&m6, 2);
+	assert_non_null(d);
+	assert_string_equal(bms_policy_device_name(d), "a");
 	s.sin_port = htons(1502);
 	d = bms_policy_find_device(p, BMS_PROTO_MODBUS, (struct sockaddr *)&s, 1);
 	assert_non_null(d);

@@ -52,8 +52,13 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		v->depth = X509_STORE_CTX_get_error_depth(xs);
 		X509 *c = X509_STORE_CTX_get_current_cert(xs);
 		v->subject[0] = '\0';
-		if (c)
-			X509_NAME_oneline(X509_get_subject_name(c), v->subject, (int)sizeof(v->subject));
+		/* RFC 2253, the form identities take everywhere else in the audit trail */
+		BIO *b = c ? BIO_new(BIO_s_mem()) : NULL;
+		if (b && X509_NAME_print_ex(b, X509_get_subject_name(c), 0, XN_FLAG_RFC2253) >= 0) {
+			int n = BIO_read(b, v->subject, (int)sizeof(v->subject) - 1);
+			v->subject[n > 0 ? n : 0] = '\0';
+		}
+		BIO_free(b);
 	}
 	return ok;
 }

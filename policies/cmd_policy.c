@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cmds.h"
+#include "parsers/bacnet.h"
 #include "parsers/modbus.h"
 #include "policies/policy_int.h"
 #include "policies/policy_diff.h"
@@ -503,6 +504,63 @@ static int through_decoder(struct req_buf *rb)
 	return 0;
 }
 
+/* The same for BACnet ReadProperty and WriteProperty (ASHRAE 135 clauses 15.5, 15.9, 20.2):
+ * BVLC Original-Unicast-NPDU, NPDU expecting a reply, confirmed request, then the
+ * service parameters as context-tagged values. Other services are explained as built. */
+static size_t put_ctx_uint(uint8_t *b, uint8_t tag, uint32_t v)
+{
+	uint8_t n = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffff ? 3 : 4;
+	b[0] = (uint8_t)(tag << 4 | 0x08 | n);
+	for (uint8_t i = 0; i < n; i++)
+		b[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+	return 1u + n;
+}
+
+static int through_bacnet_decoder(struct req_buf *rb)
+{
+	static uint8_t d[64];
+	struct bms_request *r = &rb->req;
+	const struct bms_target *t = &r->targets[0];
+	uint8_t svc = r->raw.bacnet.service;
+	if (r->raw.bacnet.pdu_type != 0 || (svc != 12 && svc != 15) || r->ntargets != 1)
+		return 0;
+	if (svc == 15 && (!t->has_value || (t->value.type != BMS_VAL_REAL && t->value.type != BMS_VAL_NULL &&
+					     t->value.type != BMS_VAL_ENUM)))
+		return 0;
+	size_t n = 0;
+	d[n++] = 0x81, d[n++] = 0x0a, n += 2;   /* BVLC: Original-Unicast-NPDU, length below */
+	d[n++] = 0x01, d[n++] = 0x04;           /* NPDU: version 1, expecting reply */
+	d[n++] = 0x00, d[n++] = 0x05, d[n++] = 0x01, d[n++] = svc; /* confirmed request, max APDU 1476, invoke id 1 */
+	uint32_t oid = (uint32_t)t->object_type << 22 | (t->instance & 0x3fffff);
+	d[n++] = 0x0c;                          /* [0] object identifier, 4 octets */
+	d[n++] = (uint8_t)(oid >> 24), d[n++] = (uint8_t)(oid >> 16), d[n++] = (uint8_t)(oid >> 8), d[n++] = (uint8_t)oid;
+	n += put_ctx_uint(d + n, 1, t->property);
+	if (svc == 15) {
+		d[n++] = 0x3e;                  /* [3] opening */
+		if (t->value.type == BMS_VAL_NULL) {
+			d[n++] = 0x00;
+		} else if (t->value.type == BMS_VAL_ENUM) {
+			d[n++] = 0x91, d[n++] = (uint8_t)t->value.u;
+		} else {
+			float f = (float)t->value.d;
+			uint32_t u;
+			memcpy(&u, &f, 4);
+			d[n++] = 0x44;
+			d[n++] = (uint8_t)(u >> 24), d[n++] = (uint8_t)(u >> 16), d[n++] = (uint8_t)(u >> 8), d[n++] = (uint8_t)u;
+		}
+		d[n++] = 0x3f;                  /* [3] closing */
+		if (t->priority)
+			n += put_ctx_uint(d + n, 4, t->priority);
+	}
+	d[2] = (uint8_t)(n >> 8), d[3] = (uint8_t)n;
+	struct bms_request dec;
+	/* Malformed or not, this is what the gateway would decide on (its anomalies deny it). */
+	enum bms_parse_result pr = bacnet_decode(d, n, &dec);
+	(void)pr;
+	*r = dec;
+	return 0;
+}
+
 /* "2026-03-29 02:30" (site time), "2026-03-29T02:30:00", or "@1774747800" (Unix seconds). */
 static int parse_time(const struct bms_policy *p, const char *s, int64_t *us)
 {
@@ -571,7 +629,8 @@ static int cmd_explain(int argc, char **argv)
 		goto out;
 	}
 	static struct req_buf rb;
-	if (build_request(p, request, &rb) < 0 || (rb.req.proto == BMS_PROTO_MODBUS && through_decoder(&rb) < 0))
+	if (build_request(p, request, &rb) < 0 || (rb.req.proto == BMS_PROTO_MODBUS && through_decoder(&rb) < 0) ||
+	    (rb.req.proto == BMS_PROTO_BACNET && through_bacnet_decoder(&rb) < 0))
 		goto out;
 	struct bms_policy_state *st = bms_policy_state_new(64);
 	struct bms_decision dec;

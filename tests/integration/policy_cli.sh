@@ -77,6 +77,11 @@ explain 1 "decision: deny
 rule:     none (deny by default)
 reason:   the decoder flagged this request (bad_quantity): it cannot be checked" \
 	--role engineer "modbus fc 3 unit 1 addr 100 count 200 device ahu1"
+# BACnet requests too: priority 17 does not exist, and the BACnet decoder says so.
+explain 1 "decision: deny
+rule:     none (deny by default)
+reason:   the decoder flagged this request (bad_priority): it cannot be checked" \
+	--role operator "bacnet writeProperty analog-value 1 present-value 21.5 priority 17 device vav3"
 # FC 16 over two points: each is held to its own range.
 explain 1 "decision: deny
 rule:     $hvac:96

@@ -316,6 +316,10 @@ static int parse_addr(struct parser *p, const char *kw, const char *v, struct pr
 	}
 	portn = (unsigned)pn;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+#ifdef BMS_FUZZING
+	/* the fuzzer must not wait on a resolver for every random host name */
+	hints.ai_flags |= AI_NUMERICHOST;
+#endif
 	struct addrinfo *res = NULL;
 	char pbuf[8];
 	snprintf(pbuf, sizeof(pbuf), "%u", portn);

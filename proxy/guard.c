@@ -7,8 +7,6 @@
  * freed in the last close callback of its handles.
  */
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +15,7 @@
 #include <openssl/err.h>
 
 #include "proxy/guard.h"
+#include "proxy/cmdline.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
 
@@ -747,30 +746,6 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- start-up ---- */
 
-static int drop_privileges(const char *user)
-{
-	if (!user[0])
-		return 0;
-	if (geteuid() != 0) {
-		proxy_log_info("not running as root: staying user %u (user %s ignored)", (unsigned)geteuid(), user);
-		return 0;
-	}
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		proxy_log_err("user %s: no such user", user);
-		return -1;
-	}
-	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		proxy_log_err("cannot become user %s: %s", user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		proxy_log_err("dropped to %s but could become root again: refusing to run", user);
-		return -1;
-	}
-	proxy_log_info("running as user %s", user);
-	return 0;
-}
 
 int proxy_guard_check(const struct proxy_config *cfg, FILE *out)
 {
@@ -865,7 +840,7 @@ int proxy_guard_run(const struct proxy_config *cfg)
 	}
 	if (upstream_init(g) < 0)
 		goto out_loop;
-	if (drop_privileges(g->cfg.user) < 0)
+	if (proxy_drop_privileges(g->cfg.user) < 0)
 		goto out_loop;
 
 	uv_signal_init(g->loop, &g->sig_hup);

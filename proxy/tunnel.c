@@ -10,14 +10,13 @@
  * bytes like any other: they pass through unchanged.
  */
 #include <errno.h>
-#include <pwd.h>
-#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 
+#include "proxy/cmdline.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
 #include "proxy/stream.h"
@@ -452,21 +451,6 @@ int proxy_tunnel_check(const struct proxy_config *cfg, FILE *out)
 	return 0;
 }
 
-static int drop_privileges(const char *user)
-{
-	if (!user[0] || geteuid() != 0)
-		return 0;
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		proxy_log_err("user %s: no such user", user);
-		return -1;
-	}
-	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		proxy_log_err("cannot become user %s: %s", user, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
 
 int proxy_tunnel_run(const struct proxy_config *cfg)
 {
@@ -492,7 +476,7 @@ int proxy_tunnel_run(const struct proxy_config *cfg)
 		uv_run(t->loop, UV_RUN_DEFAULT);
 		goto out;
 	}
-	if (drop_privileges(t->cfg.user) < 0) {
+	if (proxy_drop_privileges(t->cfg.user) < 0) {
 		uv_close((uv_handle_t *)&t->listener, on_closed_noop);
 		uv_run(t->loop, UV_RUN_DEFAULT);
 		goto out;

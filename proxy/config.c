@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "proxy/config.h"
 
 #define MAX_WORDS 40
@@ -62,7 +63,9 @@ static const struct keyword device_words[] = {
 	{ NULL, 0 },
 };
 static const struct keyword audit_words[] = {
-	{ "file", G }, { "key", G }, { "sync", G }, { "fail", G }, { "results", G }, { NULL, 0 },
+	{ "file", G },	       { "key", G },		     { "sync", G },		  { "fail", G },
+	{ "results", G },      { "rotate-size", G },	     { "rotate-age", G },	  { "checkpoint-records", G },
+	{ "checkpoint-interval", G }, { "checkpoint-copy", G }, { NULL, 0 },
 };
 static const struct keyword limit_words[] = {
 	{ "connections", G | T },	 { "connections-per-source", G }, { "handshake-timeout", G },
@@ -255,6 +258,18 @@ static int parse_duration(struct parser *p, const char *kw, const char *v, unsig
 bad:
 	perr(p, "%s: '%s' is not a duration (e.g. 500ms, 10s, 5m)", kw, v);
 	return -1;
+}
+
+/* The audit library counts rotation age and checkpoint interval in whole seconds. */
+static int parse_seconds(struct parser *p, const char *kw, const char *v, unsigned *ms)
+{
+	if (parse_duration(p, kw, v, ms) < 0)
+		return -1;
+	if (*ms < 1000 || *ms % 1000) {
+		perr(p, "%s: '%s' must be a whole number of seconds (at least 1s)", kw, v);
+		return -1;
+	}
+	return 0;
 }
 
 static int parse_size(struct parser *p, const char *kw, const char *v, unsigned min, unsigned max, unsigned *out)
@@ -696,9 +711,28 @@ static void statement_audit(struct parser *p, char **w, int n)
 	else if (strcmp(kw, "key") == 0)
 		(void)copy_word(p, kw, w[1], au->key, sizeof(au->key));
 	else if (strcmp(kw, "sync") == 0) {
+		unsigned ms = 0;
+		if (strcmp(w[1], "always") == 0 || parse_duration(p, kw, w[1], &ms) == 0) {
+			if (copy_word(p, kw, w[1], au->sync, sizeof(au->sync)) == 0)
+				au->sync_ms = ms;
+		}
+	} else if (strcmp(kw, "rotate-size") == 0) {
+		/* below 64k a log would rotate every few hundred records: surely a typo */
+		unsigned bytes;
+		if (parse_size(p, kw, w[1], 64 * 1024, UINT_MAX, &bytes) == 0)
+			au->rotate_bytes = bytes;
+	} else if (strcmp(kw, "rotate-age") == 0) {
 		unsigned ms;
-		if (strcmp(w[1], "always") == 0 || parse_duration(p, kw, w[1], &ms) == 0)
-			(void)copy_word(p, kw, w[1], au->sync, sizeof(au->sync));
+		if (parse_seconds(p, kw, w[1], &ms) == 0)
+			au->rotate_seconds = ms / 1000;
+	} else if (strcmp(kw, "checkpoint-records") == 0) {
+		(void)parse_uint(p, kw, w[1], 1, 1000000, &au->checkpoint_records);
+	} else if (strcmp(kw, "checkpoint-interval") == 0) {
+		unsigned ms;
+		if (parse_seconds(p, kw, w[1], &ms) == 0)
+			au->checkpoint_seconds = ms / 1000;
+	} else if (strcmp(kw, "checkpoint-copy") == 0) {
+		(void)copy_word(p, kw, w[1], au->checkpoint_copy, sizeof(au->checkpoint_copy));
 	} else if (strcmp(kw, "results") == 0) {
 		if (strcmp(w[1], "all") == 0)
 			au->results_all = true;
@@ -840,6 +874,9 @@ static void check_whole(struct parser *p)
 			perr(p, "no 'policy FILE' line: the guard denies nothing without one and refuses to start");
 		if (!c->has_audit || !c->audit.file[0])
 			perr(p, "no audit file: add 'audit {' with 'file PATH' '}'");
+		else if (c->audit.checkpoint_copy[0] && strcmp(c->audit.checkpoint_copy, c->audit.file) == 0)
+			perr(p, "audit: checkpoint-copy '%s' is the audit file itself: name another file",
+			     c->audit.checkpoint_copy);
 		else if (!c->audit.key[0])
 			perr(p, "no audit signing key: add 'key PATH' to the audit block (make one with "
 				"'bmsgate audit keygen PRIVATE PUBLIC')");
@@ -1006,4 +1043,21 @@ bool proxy_net_match(const struct proxy_listener *l, const struct sockaddr *sa)
 		return true;
 	}
 	return false;
+}
+
+void proxy_config_audit(const struct proxy_config *cfg, struct audit_config *ac)
+{
+	const struct proxy_audit_conf *au = &cfg->audit;
+	memset(ac, 0, sizeof(*ac));
+	ac->path = au->file;
+	ac->node = cfg->node;
+	ac->key_path = au->key[0] ? au->key : NULL;
+	ac->checkpoint_copy_path = au->checkpoint_copy[0] ? au->checkpoint_copy : NULL;
+	ac->sync_always = strcmp(au->sync, "always") == 0;
+	ac->sync_interval_ms = ac->sync_always ? 0 : au->sync_ms;
+	ac->checkpoint_every_records = au->checkpoint_records;
+	ac->checkpoint_every_seconds = au->checkpoint_seconds;
+	ac->rotate_bytes = au->rotate_bytes;
+	ac->rotate_seconds = au->rotate_seconds;
+	ac->fail_open = au->fail_open;
 }

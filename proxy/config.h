@@ -88,8 +88,14 @@ struct proxy_audit_conf {
 	char file[PROXY_PATH_MAX];
 	char key[PROXY_PATH_MAX];       /* signing key for checkpoints; "" = none */
 	char sync[32];                  /* "always" or a duration */
+	unsigned sync_ms;               /* the interval of `sync DURATION`; 0 with "always" */
 	bool fail_open;
 	bool results_all;               /* `results all`: a result record for every answer, not only failures */
+	uint64_t rotate_bytes;          /* `rotate-size`: 0 = never by size */
+	unsigned rotate_seconds;        /* `rotate-age`: 0 = never by age */
+	unsigned checkpoint_records;    /* `checkpoint-records`: 0 = the audit library's default (1000) */
+	unsigned checkpoint_seconds;    /* `checkpoint-interval`: 0 = the audit library's default (10 s) */
+	char checkpoint_copy[PROXY_PATH_MAX]; /* `checkpoint-copy`: "" = none */
 };
 
 struct proxy_config {
@@ -134,6 +140,11 @@ BMS_WUR int proxy_config_load(const char *path, enum proxy_kind kind, struct pro
 /* The same over a string (tests); `name` is the file name used in messages. */
 BMS_WUR int proxy_config_parse(const char *name, const char *text, enum proxy_kind kind,
 			       struct proxy_config *cfg, FILE *err);
+
+struct audit_config;
+/* Fills the audit library's settings from the `audit {` block. The strings are
+ * borrowed from cfg, which must outlive the audit log. */
+void proxy_config_audit(const struct proxy_config *cfg, struct audit_config *ac);
 
 /* The device that takes Modbus unit `unit`, or NULL. */
 const struct proxy_device *proxy_config_route(const struct proxy_config *cfg, uint8_t unit);

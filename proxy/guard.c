@@ -7,6 +7,7 @@
  * freed in the last close callback of its handles.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -770,19 +771,8 @@ int proxy_guard_check(const struct proxy_config *cfg, FILE *out)
 
 static int open_audit(struct guard *g)
 {
-	struct audit_config ac = {
-		.path = g->cfg.audit.file,
-		.node = g->cfg.node,
-		.key_path = g->cfg.audit.key[0] ? g->cfg.audit.key : NULL,
-		.fail_open = g->cfg.audit.fail_open,
-	};
-	if (strcmp(g->cfg.audit.sync, "always") == 0) {
-		ac.sync_always = 1;
-	} else {
-		char *end;
-		unsigned long v = strtoul(g->cfg.audit.sync, &end, 10);
-		ac.sync_interval_ms = (unsigned)(strcmp(end, "s") == 0 ? v * 1000 : strcmp(end, "m") == 0 ? v * 60000 : v);
-	}
+	struct audit_config ac;
+	proxy_config_audit(&g->cfg, &ac);
 	int rc = audit_open(&ac, &g->audit);
 	if (rc < 0) {
 		proxy_log_err("audit log %s: %s", g->cfg.audit.file, strerror(-rc));
@@ -798,6 +788,10 @@ int proxy_guard_run(const struct proxy_config *cfg)
 	char why[512];
 	if (!g)
 		return 1;
+	/* A file-size limit (ulimit -f) reached by the audit log must be a write error
+	 * (EFBIG: the audit trail fails, and `fail closed` refuses to forward), not a
+	 * silent death of the gateway by SIGXFSZ. */
+	signal(SIGXFSZ, SIG_IGN);
 	memcpy(&g->cfg, cfg, sizeof(*cfg));
 	g->loop = uv_default_loop();
 	g->loop->data = g;

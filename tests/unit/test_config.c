@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
+#include "audit/audit.h"
 #include "proxy/config.h"
 
 static struct proxy_config cfg;
@@ -295,6 +296,96 @@ static void shipped_examples_parse(void **state)
 	free(msgs);
 }
 
+static const char audit_base[] = "listen tls 127.0.0.1:8802\n"
+				 "certificate g.crt\nkey g.key\nca ca.crt\n"
+				 "policy site.policy\n"
+				 "device ahu {\n address 127.0.0.1:5020\n}\n";
+
+/* The audit block's rotation, checkpoint and copy settings reach the audit library. */
+static void audit_rotation_and_checkpoints(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof(text),
+		 "%saudit {\n"
+		 "    file /var/log/bmsgate/audit.jsonl\n"
+		 "    key a.key\n"
+		 "    sync 2h\n"
+		 "    rotate-size 64M\n"
+		 "    rotate-age 24h\n"
+		 "    checkpoint-records 500\n"
+		 "    checkpoint-interval 1m\n"
+		 "    checkpoint-copy \"/srv/security team/checkpoints.jsonl\"\n"
+		 "    fail open\n"
+		 "}\n",
+		 audit_base);
+	char *msgs = NULL;
+	int rc = parse(text, PROXY_GUARD, &msgs);
+	assert_string_equal(msgs, "");
+	assert_int_equal(rc, 0);
+	free(msgs);
+	struct audit_config ac;
+	proxy_config_audit(&cfg, &ac);
+	assert_string_equal(ac.path, "/var/log/bmsgate/audit.jsonl");
+	assert_string_equal(ac.key_path, "a.key");
+	assert_string_equal(ac.checkpoint_copy_path, "/srv/security team/checkpoints.jsonl");
+	assert_int_equal(ac.sync_always, 0);
+	assert_int_equal(ac.sync_interval_ms, 7200000);
+	assert_int_equal(ac.rotate_bytes, 64ull * 1024 * 1024);
+	assert_int_equal(ac.rotate_seconds, 86400);
+	assert_int_equal(ac.checkpoint_every_records, 500);
+	assert_int_equal(ac.checkpoint_every_seconds, 60);
+	assert_int_equal(ac.fail_open, 1);
+
+	/* left out: the library's defaults (0), no copy, sync always */
+	snprintf(text, sizeof(text), "%saudit {\n file a.jsonl\n key a.key\n}\n", audit_base);
+	rc = parse(text, PROXY_GUARD, &msgs);
+	assert_string_equal(msgs, "");
+	assert_int_equal(rc, 0);
+	free(msgs);
+	proxy_config_audit(&cfg, &ac);
+	assert_null(ac.checkpoint_copy_path);
+	assert_int_equal(ac.sync_always, 1);
+	assert_int_equal(ac.rotate_bytes, 0);
+	assert_int_equal(ac.rotate_seconds, 0);
+	assert_int_equal(ac.checkpoint_every_records, 0);
+	assert_int_equal(ac.checkpoint_every_seconds, 0);
+	assert_int_equal(ac.fail_open, 0);
+}
+
+static void audit_bad_values_golden(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof(text),
+		 "%saudit {\n"
+		 "    file a.jsonl\n"
+		 "    key a.key\n"
+		 "    rotate-size 1k\n"
+		 "    rotate-age 1500ms\n"
+		 "    checkpoint-records 0\n"
+		 "    checkpoint-interval often\n"
+		 "    checkpoint-copy a.jsonl\n"
+		 "    rotate-size 5M\n"
+		 "    rotate-sise 5M\n"
+		 "    checkpoint-interval 2d\n"
+		 "}\n",
+		 audit_base);
+	static const char want[] =
+		"t.conf:12: rotate-size: 1k is out of range (65536..4294967295 bytes)\n"
+		"t.conf:13: rotate-age: '1500ms' must be a whole number of seconds (at least 1s)\n"
+		"t.conf:14: checkpoint-records: 0 is out of range (1..1000000)\n"
+		"t.conf:15: checkpoint-interval: 'often' is not a duration (e.g. 500ms, 10s, 5m)\n"
+		"t.conf:17: rotate-size given twice (first at line 12)\n"
+		"t.conf:18: unknown keyword 'rotate-sise' in the audit block (did you mean 'rotate-size'?)\n"
+		"t.conf:19: checkpoint-interval given twice (first at line 15)\n"
+		"t.conf: audit: checkpoint-copy 'a.jsonl' is the audit file itself: name another file\n";
+	char *msgs = NULL;
+	assert_int_equal(parse(text, PROXY_GUARD, &msgs), -1);
+	assert_string_equal(msgs, want);
+	free(msgs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +397,8 @@ int main(void)
 		cmocka_unit_test(overlapping_units_and_nets),
 		cmocka_unit_test(missing_file_and_long_lines),
 		cmocka_unit_test(shipped_examples_parse),
+		cmocka_unit_test(audit_rotation_and_checkpoints),
+		cmocka_unit_test(audit_bad_values_golden),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

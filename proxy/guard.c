@@ -272,9 +272,15 @@ static void process_input(struct gsession *s)
 		memmove(s->in, s->in + off, s->in_len - off);
 		s->in_len = (uint16_t)(s->in_len - off);
 	}
-	/* Nothing to check here: the audit writer signals its completion fd when records are
-	 * durable (asking now would only contend for its lock; the record is not written yet). */
-	(void)queued;
+	/* A healthy writer signals its completion fd when these records are durable. A writer
+	 * that is already failing (EFBIG, ENOSPC...) signals nothing new for them, so they
+	 * would wait until their client gives up: ask once per batch, and refuse now. */
+	if (queued) {
+		int failing = 0;
+		(void)audit_durable(g->audit, &failing);
+		if (failing)
+			audit_durable_check(g);
+	}
 }
 
 static void handshake_done(struct gsession *s)
@@ -788,9 +794,9 @@ int proxy_guard_run(const struct proxy_config *cfg)
 	char why[512];
 	if (!g)
 		return 1;
-	/* A file-size limit (ulimit -f) reached by the audit log must be a write error
-	 * (EFBIG: the audit trail fails, and `fail closed` refuses to forward), not a
-	 * silent death of the gateway by SIGXFSZ. */
+	/* A file-size limit (ulimit -f) must be a write error (EFBIG), not a silent death
+	 * by SIGXFSZ. The audit writer thread blocks it for the log itself; this covers
+	 * the guard's own writes, such as diagnostics on a stderr redirected to a file. */
 	signal(SIGXFSZ, SIG_IGN);
 	memcpy(&g->cfg, cfg, sizeof(*cfg));
 	g->loop = uv_default_loop();

@@ -102,7 +102,7 @@ FUZZ_CFLAGS := $(CSTD) -I. $(PKG_CFLAGS) -DBMS_VERSION='"$(VERSION)"' -O1 -g -fs
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRC))
 build/fuzz/obj/%.o: %.c
 	@echo "  CC/FUZZ $<"
-	$(Q)mkdir -p $(dir $@) && $(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
+	$(Q)mkdir -p $(dir $@) && $(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 build/fuzz/libbmsgate.a: $(FUZZ_LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 build/fuzz/%: fuzz/fuzz_%.c build/fuzz/libbmsgate.a

@@ -874,12 +874,12 @@ static void check_whole(struct parser *p)
 			perr(p, "no 'policy FILE' line: the guard denies nothing without one and refuses to start");
 		if (!c->has_audit || !c->audit.file[0])
 			perr(p, "no audit file: add 'audit {' with 'file PATH' '}'");
-		else if (c->audit.checkpoint_copy[0] && strcmp(c->audit.checkpoint_copy, c->audit.file) == 0)
-			perr(p, "audit: checkpoint-copy '%s' is the audit file itself: name another file",
-			     c->audit.checkpoint_copy);
 		else if (!c->audit.key[0])
 			perr(p, "no audit signing key: add 'key PATH' to the audit block (make one with "
 				"'bmsgate audit keygen PRIVATE PUBLIC')");
+		if (c->audit.checkpoint_copy[0] && strcmp(c->audit.checkpoint_copy, c->audit.file) == 0)
+			perr(p, "audit: checkpoint-copy '%s' is the audit file itself: name another file",
+			     c->audit.checkpoint_copy);
 		unsigned catch_all = 0;
 		for (unsigned i = 0; i < c->ndevices; i++) {
 			const struct proxy_device *d = &c->devices[i];

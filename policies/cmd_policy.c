@@ -642,7 +642,7 @@ static int cmd_explain(int argc, char **argv)
 			const char *best = NULL;
 			unsigned bd = 3;
 			for (uint32_t k = 0; k < p->nroles; k++) {
-				unsigned dd = pol_edit_distance(role, p->roles[k].name);
+				unsigned dd = bms_edit_distance(role, p->roles[k].name);
 				if (dd < bd)
 					bd = dd, best = p->roles[k].name;
 			}

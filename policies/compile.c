@@ -143,7 +143,7 @@ static const char *nearest(const char *s, const char *const *words, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (words[i] == NULL || words[i][0] == '\0')
 			continue;
-		unsigned dd = pol_edit_distance(s, words[i]);
+		unsigned dd = bms_edit_distance(s, words[i]);
 		if (dd < bd) {
 			bd = dd;
 			best = words[i];

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "policies/policy.h"
+#include "policies/suggest.h"
 
 #define POL_NAME_MAX 64
 #define POL_FULL_MAX (2 * POL_NAME_MAX + 2)
@@ -52,7 +53,6 @@ extern const struct pol_word pol_unconfirmed_services[];
 int64_t pol_word_find(const struct pol_word *w, const char *name);
 const char *pol_word_name(const struct pol_word *w, uint32_t value);
 /* Levenshtein distance, capped at 8. */
-unsigned pol_edit_distance(const char *a, const char *b);
 
 /* ---- the compiled policy ---- */
 enum pol_dtype {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "policies/policy_int.h"
+#include "policies/suggest.h"
 
 const struct pol_word pol_object_types[] = {
 	{ "analog-input", 0 }, { "analog-output", 1 }, { "analog-value", 2 }, { "binary-input", 3 },
@@ -84,7 +85,7 @@ const char *pol_word_name(const struct pol_word *w, uint32_t value)
 	return NULL;
 }
 
-unsigned pol_edit_distance(const char *a, const char *b)
+unsigned bms_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	if (la > 63 || lb > 63)

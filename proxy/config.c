@@ -17,6 +17,7 @@
 
 #include "audit/audit.h"
 #include "proxy/config.h"
+#include "policies/suggest.h"
 
 #define MAX_WORDS 40
 #define MAX_LINE 2048
@@ -90,39 +91,12 @@ __attribute__((format(printf, 2, 3))) static void perr(struct parser *p, const c
 	p->errors++;
 }
 
-/* Levenshtein distance, capped: keywords are short. */
-static unsigned edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned row[48];
-	if (la >= 47 || lb >= 47)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = (unsigned)j;
-	for (size_t i = 1; i <= la; i++) {
-		unsigned diag = row[0];
-		row[0] = (unsigned)i;
-		for (size_t j = 1; j <= lb; j++) {
-			unsigned up = row[j];
-			unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
-			unsigned best = diag + cost;
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 static const char *suggest(const char *word, const char *const *cands, size_t n)
 {
 	const char *best = NULL;
 	unsigned bestd = 3;
 	for (size_t i = 0; i < n; i++) {
-		unsigned d = edit_distance(word, cands[i]);
+		unsigned d = bms_edit_distance(word, cands[i]);
 		if (d < bestd) {
 			bestd = d;
 			best = cands[i];

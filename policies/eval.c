@@ -808,6 +808,11 @@ void bms_policy_decide(const struct bms_policy *p, struct bms_policy_state *st, 
 	decide(p, st, roles, who, NULL, dev, req, now_unix_us, out);
 }
 
+uint64_t bms_policy_serial(const struct bms_policy *p)
+{
+	return p ? p->serial : 0;
+}
+
 void bms_policy_resolve(const struct bms_policy *p, const struct bms_identity *who, struct bms_policy_roles *out)
 {
 	_Static_assert(sizeof(out->bits) == POL_ROLE_WORDS * sizeof(uint64_t), "role words");

@@ -150,6 +150,8 @@ struct bms_policy_roles {
 	uint64_t serial;   /* the policy's serial number; 0 = not resolved */
 	uint64_t bits[4];
 };
+/* The serial a resolution must carry to be current for this policy. */
+uint64_t bms_policy_serial(const struct bms_policy *p);
 void bms_policy_resolve(const struct bms_policy *p, const struct bms_identity *who, struct bms_policy_roles *out);
 void bms_policy_decide_resolved(const struct bms_policy *p, struct bms_policy_state *st,
 				const struct bms_identity *who, const struct bms_policy_roles *roles,

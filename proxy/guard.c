@@ -211,6 +211,7 @@ static void process_input(struct gsession *s)
 			.policy = g->policy,
 			.state = g->pstate,
 			.who = &s->id,
+			.roles = &s->roles,
 			.now_us = (int64_t)guard_now_us(),
 		};
 		uint64_t t0 = mono_us();

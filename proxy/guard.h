@@ -54,6 +54,7 @@ struct gsession {
 	struct proxy_tls_verr verr;
 	struct proxy_out out;
 	struct bms_identity id;
+	struct bms_policy_roles roles; /* id's policy roles, resolved once per policy (inspect refreshes) */
 	bool tls_mode, handshaken, closing, reading, blocked, accepted_audited;
 	unsigned pending_closes;
 	unsigned inflight;        /* requests taken but not answered */

@@ -132,7 +132,14 @@ void proxy_inspect(const struct proxy_inspect_ctx *ctx, const uint8_t *buf, size
 		answer_exception(v, buf, PROXY_EXC_PATH_UNAVAILABLE);
 		return;
 	}
-	bms_policy_decide(ctx->policy, ctx->state, ctx->who, pdev, &v->req, ctx->now_us, &v->decision);
+	if (ctx->roles != NULL) {
+		if (ctx->roles->serial != bms_policy_serial(ctx->policy))
+			bms_policy_resolve(ctx->policy, ctx->who, ctx->roles);
+		bms_policy_decide_resolved(ctx->policy, ctx->state, ctx->who, ctx->roles, pdev, &v->req, ctx->now_us,
+					   &v->decision);
+	} else {
+		bms_policy_decide(ctx->policy, ctx->state, ctx->who, pdev, &v->req, ctx->now_us, &v->decision);
+	}
 	switch (v->decision.verdict) {
 	case BMS_VERDICT_ALLOW:
 	case BMS_VERDICT_MONITOR_DENY:

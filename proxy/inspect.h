@@ -40,6 +40,9 @@ struct proxy_inspect_ctx {
 	const struct bms_policy *policy;        /* borrowed */
 	struct bms_policy_state *state;         /* borrowed; may be NULL */
 	const struct bms_identity *who;         /* borrowed */
+	/* borrowed; may be NULL: the roles of `who`, cached per connection and
+	 * refreshed here when the policy was reloaded since */
+	struct bms_policy_roles *roles;
 	int64_t now_us;
 };
 

@@ -243,6 +243,47 @@ static void frame_size_limit(void **state)
 	assert_int_not_equal(f->v.action, PROXY_CLOSE);
 }
 
+/* Roles cached per connection decide as the plain path does, and follow a
+ * reload: a policy that drops the write rule denies the cached connection. */
+static void cached_roles_follow_a_reload(void **state)
+{
+	struct fixture *f = *state;
+	static const char reloaded[] = "device ahu modbus 127.0.0.1:5020 unit 1 {\n"
+				       "  point sp holding 100 int16 scale 0.1 unit degC range 15..30\n"
+				       "}\n"
+				       "role operators {\n"
+				       "  certificate-role operator\n"
+				       "}\n"
+				       "allow operators read ahu\n";
+	struct bms_policy_roles roles;
+	struct bms_policy *p2 = NULL;
+	struct bms_diag d;
+	uint8_t b[16];
+	size_t n = write_req(b, 1, 1, 100, 215);
+
+	memset(&roles, 0, sizeof(roles));
+	f->ctx.roles = &roles;
+	proxy_inspect(&f->ctx, b, n, &f->v);
+	assert_int_equal(f->v.action, PROXY_FORWARD);
+	assert_int_equal(roles.serial, bms_policy_serial(f->policy));
+
+	bms_diag_init(&d);
+	assert_true(bms_policy_load_string("site.policy", reloaded, strlen(reloaded), &p2, &d) >= 0);
+	bms_diag_free(&d);
+	f->ctx.policy = p2;
+	proxy_inspect(&f->ctx, b, n, &f->v);
+	assert_int_equal(roles.serial, bms_policy_serial(p2));
+	assert_int_equal(f->v.action, PROXY_ANSWER);
+	assert_int_equal(f->v.decision.verdict, BMS_VERDICT_DENY);
+	n = read_req(b, 2, 1, 100, 1);
+	proxy_inspect(&f->ctx, b, n, &f->v);
+	assert_int_equal(f->v.action, PROXY_FORWARD);
+
+	f->ctx.policy = f->policy;
+	f->ctx.roles = NULL;
+	bms_policy_free(p2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +295,7 @@ int main(void)
 		cmocka_unit_test(monitor_mode_forwards_would_be_denials),
 		cmocka_unit_test(malformed_closes_or_answers_as_configured),
 		cmocka_unit_test(frame_size_limit),
+		cmocka_unit_test(cached_roles_follow_a_reload),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

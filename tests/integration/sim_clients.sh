@@ -1,40 +1,8 @@
 #!/usr/bin/env bash
 # `bmsgate sim modbus` against clients nobody here wrote: mbpoll and python3-pymodbus read and
 # write the air-handler model, several at once, in both serving loops; limits and SIGTERM.
-set -u
-cd "$(dirname "$0")/../.."
-B=${BMSGATE:-build/bmsgate}
-PY=/usr/bin/python3 # Debian's python3, which has python3-pymodbus (a pyenv python may not)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-check() { local name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else no "$name" "$(head -c 800 "$tmp/out")"; fi; }
-
-# start_sim NAME ARGS...: starts a simulator on a free port; waits for its ready file (no sleep).
-start_sim() {
-	local name=$1
-	shift
-	rm -f "$tmp/$name.ready"
-	"$B" sim modbus --listen 127.0.0.1:0 --ready-file "$tmp/$name.ready" "$@" >"$tmp/$name.log" 2>&1 &
-	local pid=$!
-	pids+=("$pid")
-	eval "${name}_pid=$pid"
-	for _ in $(seq 1 200); do
-		[ -s "$tmp/$name.ready" ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	[ -s "$tmp/$name.ready" ] || return 1
-	eval "${name}_port=$(cut -d: -f2 "$tmp/$name.ready")"
-}
+# The shared gateway-test set-up: TAP helpers, cleanup of started processes, start_sim.
+. "$(dirname "$0")/lib/gw.sh"
 
 mb() { timeout 10 mbpoll -m tcp -a 1 -0 -1 -q "$@"; }
 # mbpoll prints "[ADDR]: <tab>VALUE"

@@ -187,11 +187,11 @@ limits {
 CONF
 }
 
-# start_guard NAME: runs the guard of $tmp/NAME.conf; waits for its "ready" line.
-start_guard() {
-	local name=$1
+# start_proxy guard|tunnel NAME: runs `bmsgate guard|tunnel -c $tmp/NAME.conf`; waits for its "ready" line.
+start_proxy() {
+	local cmd=$1 name=$2
 	: >"$tmp/$name.log"
-	"$B" guard -c "$tmp/$name.conf" >>"$tmp/$name.log" 2>&1 &
+	"$B" "$cmd" -c "$tmp/$name.conf" >>"$tmp/$name.log" 2>&1 &
 	local pid=$!
 	pids+=("$pid")
 	eval "${name}_pid=$pid"
@@ -202,6 +202,8 @@ start_guard() {
 	done
 	return 1
 }
+start_guard() { start_proxy guard "$1"; }
+start_tunnel() { start_proxy tunnel "$1"; }
 
 # gw_tunnel_conf NAME GUARDPORT CERTNAME [EXTRA]: $tmp/NAME.conf listening on $NAME_port.
 gw_tunnel_conf() {
@@ -219,21 +221,6 @@ connect-timeout 3s
 backoff 200ms
 ${4:-}
 CONF
-}
-
-start_tunnel() {
-	local name=$1
-	: >"$tmp/$name.log"
-	"$B" tunnel -c "$tmp/$name.conf" >>"$tmp/$name.log" 2>&1 &
-	local pid=$!
-	pids+=("$pid")
-	eval "${name}_pid=$pid"
-	for _ in $(seq 1 500); do
-		grep -q ": ready$" "$tmp/$name.log" && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.02
-	done
-	return 1
 }
 
 # mbc PORT COMMAND ARGS...: the libmodbus client (options in $MBC_OPTS, e.g. "--unit 2")

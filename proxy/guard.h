@@ -18,6 +18,9 @@
 #include "proxy/txmap.h"
 
 #define GUARD_IN_CAP 512 /* plaintext bytes buffered per client: two largest ADUs */
+/* Requests for one device connection gathered in one loop iteration and written with one
+ * write() (upstream.c): four of the largest ADUs; a fuller buffer is written at once. */
+#define UPCONN_PEND_CAP (4 * MODBUS_MAX_ADU)
 
 struct guard;
 struct gsession;
@@ -82,6 +85,9 @@ struct upconn {
 	bool timer_ready;
 	struct proxy_out out;
 	struct proxy_txmap map;
+	struct proxy_list dirty;  /* in guard->dirty_conns while pend holds bytes */
+	uint16_t pend_len;
+	uint8_t pend[UPCONN_PEND_CAP]; /* requests sent this loop iteration, not yet written */
 	size_t in_len;
 	uint8_t in[GUARD_IN_CAP];
 };
@@ -121,6 +127,8 @@ struct guard {
 
 	unsigned ndevices;
 	struct gdevice devices[PROXY_MAX_DEVICES];
+	uv_check_t flush_check;         /* writes dirty_conns once per loop iteration */
+	struct proxy_list dirty_conns;  /* upconn with pending requests */
 
 	bool draining, stopped;
 	int exit_code;

@@ -9,6 +9,9 @@
  * A request the device does not answer within `response-timeout` gets 0x0B; its
  * id stays reserved for one more timeout so a late answer is recognised and
  * dropped, after which the connection is reset.
+ * Requests taken for a connection in one loop iteration (a batch of audit
+ * completions releases many at once) are gathered and written with one write()
+ * when the iteration's I/O is done (the check phase), not one write() each.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,30 @@
 #include "proxy/log.h"
 
 static void device_kick(struct gdevice *d);
+static void conn_reset(struct upconn *c, uint8_t result, uint8_t exc);
+
+/* Writes what conn_send gathered; on failure the connection ends like any other. */
+static void conn_flush(struct upconn *c)
+{
+	proxy_list_del(&c->dirty);
+	size_t n = c->pend_len;
+	c->pend_len = 0;
+	if (!n || c->state != UP_READY)
+		return;
+	int rc = proxy_out_write((uv_stream_t *)&c->tcp, &c->out, c->pend, n);
+	if (rc < 0) {
+		proxy_log_warn("device %s: write: %s", c->dev->conf->name, uv_strerror(rc));
+		conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+	}
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+	struct guard *g = h->data;
+	while (!proxy_list_empty(&g->dirty_conns))
+		conn_flush(proxy_container_of(g->dirty_conns.next, struct upconn, dirty));
+	uv_check_stop(h);
+}
 
 static void fail_queue(struct gdevice *d, uint8_t result, uint8_t exc)
 {
@@ -53,6 +80,8 @@ static void conn_reset(struct upconn *c, uint8_t result, uint8_t exc)
 		return;
 	c->state = UP_CLOSING;
 	uv_timer_stop(&c->timer);
+	proxy_list_del(&c->dirty);
+	c->pend_len = 0; /* never written: their requests are answered below */
 	for (unsigned i = 0; i < c->map.cap; i++) {
 		struct proxy_tx *tx = &c->map.slot[i];
 		if (!tx->used)
@@ -272,14 +301,20 @@ static void conn_send(struct upconn *c, struct greq *r)
 	r->tx = tx;
 	r->state = GREQ_SENT;
 	proxy_mbap_set_tid(r->adu, tx->up_tid);
-	int rc = proxy_out_write((uv_stream_t *)&c->tcp, &c->out, r->adu, r->len);
-	if (rc < 0) {
-		proxy_log_warn("device %s: write: %s", c->dev->conf->name, uv_strerror(rc));
-		conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
-		return;
-	}
 	if (!uv_is_active((uv_handle_t *)&c->timer))
 		arm_response_timer(c);
+	if (c->pend_len + r->len > sizeof(c->pend)) {
+		conn_flush(c);
+		if (c->state != UP_READY)
+			return; /* the reset answered r too */
+	}
+	memcpy(c->pend + c->pend_len, r->adu, r->len);
+	c->pend_len = (uint16_t)(c->pend_len + r->len);
+	if (proxy_list_empty(&c->dirty)) {
+		struct guard *g = c->dev->g;
+		proxy_list_push(&g->dirty_conns, &c->dirty);
+		uv_check_start(&g->flush_check, on_flush_check);
+	}
 }
 
 static void device_kick(struct gdevice *d)
@@ -332,6 +367,10 @@ void upstream_cancel(struct greq *r)
 
 int upstream_init(struct guard *g)
 {
+	proxy_list_init(&g->dirty_conns);
+	if (uv_check_init(g->loop, &g->flush_check) < 0)
+		return -1;
+	g->flush_check.data = g;
 	g->ndevices = g->cfg.ndevices;
 	for (unsigned i = 0; i < g->ndevices; i++) {
 		struct gdevice *d = &g->devices[i];
@@ -347,6 +386,7 @@ int upstream_init(struct guard *g)
 			struct upconn *c = &d->conns[j];
 			c->dev = d;
 			c->state = UP_DOWN;
+			proxy_list_init(&c->dirty);
 			proxy_txmap_init(&c->map, d->conf->max_in_flight);
 			if (uv_timer_init(g->loop, &c->timer) < 0)
 				return -1;
@@ -365,13 +405,15 @@ struct gdevice *upstream_device(struct guard *g, const struct proxy_device *conf
 	return NULL;
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
 	(void)h;
 }
 
 void upstream_close_all(struct guard *g)
 {
+	if (g->flush_check.loop && !uv_is_closing((uv_handle_t *)&g->flush_check))
+		uv_close((uv_handle_t *)&g->flush_check, on_handle_closed);
 	for (unsigned i = 0; i < g->ndevices; i++) {
 		struct gdevice *d = &g->devices[i];
 		fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
@@ -380,7 +422,7 @@ void upstream_close_all(struct guard *g)
 			conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
 			/* no new connection after this: the kick in the close callback finds an empty queue */
 			if (c->timer_ready && !uv_is_closing((uv_handle_t *)&c->timer))
-				uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+				uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 		}
 	}
 }

@@ -20,15 +20,14 @@
 
 enum out_mode { OUT_TEXT, OUT_JSON, OUT_QUIET, OUT_COUNT };
 
-/* Formatted "src:port->dst:port" of recently seen flows: most PDUs repeat a flow. */
+/* Formatted "src:port->dst:port" of recently seen flows (both directions apart): most PDUs
+ * repeat a flow. Direct-mapped on a hash of the whole key. */
 struct flow_text {
-	uint8_t used, ipver;
-	uint16_t sport, dport;
+	uint64_t key[5];     /* src, dst (16 bytes each), then ports and IP version; 0 = unused */
 	uint16_t len;
-	uint8_t src[16], dst[16];
 	char s[2 * 56 + 2];
 };
-#define FLOW_CACHE 256
+#define FLOW_CACHE 1024
 
 struct out {
 	FILE *f;
@@ -38,7 +37,7 @@ struct out {
 	size_t ts_len;
 	char ts_text[24];
 	struct flow_text flows[FLOW_CACHE];
-	char buf[1 << 16];
+	char buf[1 << 18];
 };
 
 struct decode_ctx {
@@ -161,57 +160,108 @@ static void out_usec(struct out *o, int32_t usec)
 	out_mem(o, t, 7);
 }
 
-/* Writes "a.b.c.d:port" or "[v6]:port" into s (at least 56 bytes); returns the length. */
-static size_t fmt_endpoint(char *s, uint8_t ipver, const uint8_t *a, uint16_t port)
-{
-	char tmp[20];
-	size_t n = 0;
+/* --- unchecked appends: sink() leaves OUT_RECORD_MAX bytes free before a record, and the
+ * fixed part of a record (everything but the anomaly names) is bounded far below that:
+ * keys, at most 12 numbers of at most 20 digits, a flow of at most 114 bytes. --- */
 
+#define PUT_LIT(w, s) (memcpy((w), "" s "", sizeof(s) - 1), (w) + sizeof(s) - 1)
+
+/* Number of decimal digits of v: log10 from the bit length, corrected by one compare. */
+static inline unsigned ndigits32(uint32_t v)
+{
+	static const uint32_t pow10[10] = { 0, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
+					    1000000000 };
+	unsigned t = (unsigned)(32 - __builtin_clz(v | 1)) * 1233u >> 12;
+	return t + 1 - (v < pow10[t]);
+}
+
+/* Decimal digits at w; returns the end. The digit count is known first, so the digits are
+ * written in place, two per division. */
+__attribute__((always_inline)) static inline char *put_u32(char *w, uint32_t v)
+{
+	unsigned n = ndigits32(v);
+	char *p = w + n;
+
+	while (v >= 100) {
+		unsigned r = v % 100;
+		v /= 100;
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * r, 2);
+	}
+	if (v >= 10)
+		memcpy(p - 2, digit_pairs + 2 * v, 2);
+	else
+		p[-1] = (char)('0' + v);
+	return w + n;
+}
+
+__attribute__((always_inline)) static inline char *put_u64(char *w, uint64_t v)
+{
+	if (__builtin_expect(v <= UINT32_MAX, 1))
+		return put_u32(w, (uint32_t)v);
+	char tmp[20];
+	char *d = fmt_u64(tmp, v);
+	size_t n = (size_t)(tmp + 20 - d);
+	memcpy(w, d, n);
+	return w + n;
+}
+
+#define PUT_KEY(w, lit, v) put_u64(PUT_LIT((w), lit), (v))
+
+/* "a.b.c.d:port" or "[v6]:port" at s (at least 56 bytes free); returns the end. */
+static char *put_endpoint(char *s, uint8_t ipver, const uint8_t *a, uint16_t port)
+{
 	if (ipver == 6) {
-		s[n++] = '[';
-		n += cap_addr_str(6, a, s + n);
-		s[n++] = ']';
+		*s++ = '[';
+		s += cap_addr_str(6, a, s);
+		*s++ = ']';
 	} else {
 		for (int i = 0; i < 4; i++) {
-			char *d = fmt_u64(tmp, a[i]);
-			size_t k = (size_t)(tmp + 20 - d);
-			memcpy(s + n, d, k);
-			n += k;
-			s[n++] = i < 3 ? '.' : ':';
+			s = put_u32(s, a[i]);
+			*s++ = '.';
 		}
+		s--;
 	}
-	if (ipver == 6)
-		s[n++] = ':';
-	char *d = fmt_u64(tmp, port);
-	memcpy(s + n, d, (size_t)(tmp + 20 - d));
-	return n + (size_t)(tmp + 20 - d);
+	*s++ = ':';
+	return put_u32(s, port);
+}
+
+static void flow_key(const struct cap_pdu *p, uint64_t key[static 5])
+{
+	memcpy(key, p->src, 16);
+	memcpy(key + 2, p->dst, 16);
+	key[4] = (uint64_t)p->sport << 32 | (uint64_t)p->dport << 16 | p->ipver;
+}
+
+static char *put_flow(struct out *o, char *w, const struct cap_pdu *p)
+{
+	uint64_t k[5];
+	flow_key(p, k);
+	uint64_t h = (k[0] * 0x9E3779B97F4A7C15ull) ^ (k[1] * 0xC2B2AE3D27D4EB4Full) ^
+		     (k[2] * 0x165667B19E3779F9ull) ^ (k[3] * 0xD6E8FEB86659FD93ull) ^ (k[4] * 0xFF51AFD7ED558CCDull);
+	struct flow_text *t = &o->flows[(h ^ (h >> 29)) >> 54 & (FLOW_CACHE - 1)];
+
+	/* key[4] holds the IP version, never 0: an unused entry never matches. */
+	if (memcmp(t->key, k, sizeof(k)) != 0) {
+		char *e = put_endpoint(t->s, p->ipver, p->src, p->sport);
+		e = PUT_LIT(e, "->");
+		e = put_endpoint(e, p->ipver, p->dst, p->dport);
+		t->len = (uint16_t)(e - t->s);
+		memcpy(t->key, k, sizeof(k));
+	}
+	/* A fixed-size copy (inlined moves); the bytes past len are overwritten later. */
+	memcpy(w, t->s, sizeof(t->s));
+	return w + t->len;
 }
 
 static void out_flow(struct out *o, const struct cap_pdu *p)
 {
-	unsigned h = (unsigned)(p->sport * 31u + p->dport * 17u + p->src[3] + p->src[15] * 5u + p->dst[3] * 3u +
-				p->dst[15] * 7u) & (FLOW_CACHE - 1);
-	struct flow_text *t = &o->flows[h];
-
-	if (!t->used || t->ipver != p->ipver || t->sport != p->sport || t->dport != p->dport ||
-	    memcmp(t->src, p->src, 16) != 0 || memcmp(t->dst, p->dst, 16) != 0) {
-		size_t n = fmt_endpoint(t->s, p->ipver, p->src, p->sport);
-		t->s[n++] = '-';
-		t->s[n++] = '>';
-		n += fmt_endpoint(t->s + n, p->ipver, p->dst, p->dport);
-		t->len = (uint16_t)n;
-		t->used = 1;
-		t->ipver = p->ipver;
-		t->sport = p->sport;
-		t->dport = p->dport;
-		memcpy(t->src, p->src, 16);
-		memcpy(t->dst, p->dst, 16);
-	}
-	out_over(o, t->s, t->len, sizeof(t->s));
+	out_reserve(o);
+	o->n = (size_t)(put_flow(o, o->buf + o->n, p) - o->buf);
 }
 
-/* Epoch seconds: the digits are kept while the second does not change. */
-static void out_ts(struct out *o, int64_t sec, int32_t usec)
+/* Epoch seconds: the digits are kept while the second does not change; then ".uuuuuu". */
+static char *put_ts(struct out *o, char *w, int64_t sec, int32_t usec)
 {
 	if (o->ts_len == 0 || sec != o->ts_sec) {
 		char tmp[20];
@@ -223,8 +273,14 @@ static void out_ts(struct out *o, int64_t sec, int32_t usec)
 		o->ts_len += (size_t)(tmp + 20 - d);
 		o->ts_sec = sec;
 	}
-	out_over(o, o->ts_text, o->ts_len, sizeof(o->ts_text));
-	out_usec(o, usec);
+	memcpy(w, o->ts_text, sizeof(o->ts_text));
+	w += o->ts_len;
+	uint32_t v = (uint32_t)usec % 1000000u;
+	w[0] = '.';
+	memcpy(w + 1, digit_pairs + 2 * (v / 10000), 2);
+	memcpy(w + 3, digit_pairs + 2 * (v / 100 % 100), 2);
+	memcpy(w + 5, digit_pairs + 2 * (v % 100), 2);
+	return w + 7;
 }
 
 /* An exception response's code, when the decoder read one (it stops before the code of an
@@ -282,66 +338,104 @@ __attribute__((always_inline)) static inline void json_key_u64(struct out *o, co
 
 #define JKEY(o, lit, v) json_key_u64((o), lit, sizeof(lit) - 1, (v))
 
+/* The end of a JSON record, `,"op":"read","malformed":false,"anomalies":[`, for each
+ * operation class and verdict, with and without the closing `]}\n` of an empty list. */
+struct json_tail {
+	uint8_t len, len_closed;
+	char s[64];
+};
+static struct json_tail json_tails[BMS_OP_COUNT][2];
+
+static void json_tails_init(void)
+{
+	for (unsigned op = 0; op < BMS_OP_COUNT; op++) {
+		for (int bad = 0; bad < 2; bad++) {
+			struct json_tail *t = &json_tails[op][bad];
+			int n = snprintf(t->s, sizeof(t->s), ",\"op\":\"%s\",\"malformed\":%s,\"anomalies\":[",
+					 bms_op_name((enum bms_op)op), bad ? "true" : "false");
+			t->len = (uint8_t)n;
+			memcpy(t->s + n, "]}\n", 3);
+			t->len_closed = (uint8_t)(n + 3);
+		}
+	}
+}
+
 static void write_json(struct out *o, const struct cap_pdu *p)
 {
 	const struct bms_request *q = p->req;
+	char *w = o->buf + o->n;
 
-	OUT_LIT(o, "{\"ts\":");
-	out_ts(o, p->ts_sec, p->ts_usec);
-	JKEY(o, ",\"frame\":", p->frame);
+	w = PUT_LIT(w, "{\"ts\":");
+	w = put_ts(o, w, p->ts_sec, p->ts_usec);
+	w = PUT_KEY(w, ",\"frame\":", p->frame);
 	if (p->req_frame != 0)
-		JKEY(o, ",\"req_frame\":", p->req_frame);
-	OUT_LIT(o, ",\"flow\":\"");
-	out_flow(o, p);
-	OUT_LIT(o, "\"");
+		w = PUT_KEY(w, ",\"req_frame\":", p->req_frame);
+	w = PUT_LIT(w, ",\"flow\":\"");
+	w = put_flow(o, w, p);
 	if (q->proto == BMS_PROTO_MODBUS) {
 		const struct modbus_fields *m = &q->raw.modbus;
-		OUT_LIT(o, ",\"proto\":\"modbus\"");
-		out_str(o, q->dir == BMS_DIR_REQUEST ? ",\"dir\":\"request\"" : ",\"dir\":\"response\"");
+		if (q->dir == BMS_DIR_REQUEST)
+			w = PUT_LIT(w, "\",\"proto\":\"modbus\",\"dir\":\"request\"");
+		else
+			w = PUT_LIT(w, "\",\"proto\":\"modbus\",\"dir\":\"response\"");
 		if (p->len >= MODBUS_MBAP_LEN) {
-			JKEY(o, ",\"tid\":", m->tid);
-			JKEY(o, ",\"unit\":", m->unit);
+			w = PUT_KEY(w, ",\"tid\":", m->tid);
+			w = PUT_KEY(w, ",\"unit\":", m->unit);
 		}
 		if (m->has_fc) {
-			JKEY(o, ",\"fc\":", m->fc & 0x7F);
+			w = PUT_KEY(w, ",\"fc\":", m->fc & 0x7F);
 			if (modbus_show_exception(m, p->result))
-				JKEY(o, ",\"exception\":", m->exception);
+				w = PUT_KEY(w, ",\"exception\":", m->exception);
 			if (m->has_addr)
-				JKEY(o, ",\"addr\":", m->addr);
+				w = PUT_KEY(w, ",\"addr\":", m->addr);
 			if (m->has_qty)
-				JKEY(o, ",\"qty\":", m->qty);
+				w = PUT_KEY(w, ",\"qty\":", m->qty);
 			else if (modbus_show_fifo(m, q->dir, p->result))
-				JKEY(o, ",\"qty\":", m->fifo_count);
+				w = PUT_KEY(w, ",\"qty\":", m->fifo_count);
 		}
 	} else {
 		const struct bacnet_fields *b = &q->raw.bacnet;
-		OUT_LIT(o, ",\"proto\":\"bacnet\"");
-		out_str(o, q->dir == BMS_DIR_REQUEST ? ",\"dir\":\"request\"" : ",\"dir\":\"response\"");
+		if (q->dir == BMS_DIR_REQUEST)
+			w = PUT_LIT(w, "\",\"proto\":\"bacnet\",\"dir\":\"request\"");
+		else
+			w = PUT_LIT(w, "\",\"proto\":\"bacnet\",\"dir\":\"response\"");
 		if (p->len >= 2)
-			JKEY(o, ",\"bvlc\":", b->bvlc_function);
+			w = PUT_KEY(w, ",\"bvlc\":", b->bvlc_function);
 		if (b->has_net_msg)
-			JKEY(o, ",\"net_msg\":", b->net_msg_type);
+			w = PUT_KEY(w, ",\"net_msg\":", b->net_msg_type);
 		if (b->has_apdu)
-			JKEY(o, ",\"pdu_type\":", b->pdu_type);
+			w = PUT_KEY(w, ",\"pdu_type\":", b->pdu_type);
 		if (b->has_service)
-			JKEY(o, ",\"service\":", b->service);
+			w = PUT_KEY(w, ",\"service\":", b->service);
 		if (b->has_invoke_id)
-			JKEY(o, ",\"invoke_id\":", b->invoke_id);
+			w = PUT_KEY(w, ",\"invoke_id\":", b->invoke_id);
 		if (q->ntargets > 0 && q->targets[0].space == BMS_SPACE_BACNET_OBJECT) {
 			const struct bms_target *t = &q->targets[0];
-			JKEY(o, ",\"object_type\":", t->object_type);
-			JKEY(o, ",\"instance\":", t->instance);
+			w = PUT_KEY(w, ",\"object_type\":", t->object_type);
+			w = PUT_KEY(w, ",\"instance\":", t->instance);
 			if (t->property != BMS_NO_INDEX)
-				JKEY(o, ",\"property\":", t->property);
+				w = PUT_KEY(w, ",\"property\":", t->property);
 			if (t->array_index != BMS_NO_INDEX)
-				JKEY(o, ",\"array_index\":", t->array_index);
+				w = PUT_KEY(w, ",\"array_index\":", t->array_index);
 			if (t->priority != 0)
-				JKEY(o, ",\"priority\":", t->priority);
+				w = PUT_KEY(w, ",\"priority\":", t->priority);
 		}
 	}
-	OUT_LIT(o, ",\"op\":\"");
-	out_str(o, bms_op_name((enum bms_op)q->op));
-	out_str(o, p->result == BMS_OK ? "\",\"malformed\":false,\"anomalies\":[" : "\",\"malformed\":true,\"anomalies\":[");
+	int anomalies = q->anomalies != 0 || p->cap_anomalies != 0;
+	if (q->op < BMS_OP_COUNT) {
+		const struct json_tail *t = &json_tails[q->op][p->result != BMS_OK];
+		memcpy(w, t->s, sizeof(t->s));
+		w += anomalies ? t->len : t->len_closed;
+		o->n = (size_t)(w - o->buf);
+		if (!anomalies)
+			return;
+	} else {
+		o->n = (size_t)(w - o->buf);
+		OUT_LIT(o, ",\"op\":\"");
+		out_str(o, bms_op_name((enum bms_op)q->op));
+		out_str(o, p->result == BMS_OK ? "\",\"malformed\":false,\"anomalies\":[" : "\",\"malformed\":true,\"anomalies\":[");
+	}
+	/* The names go through the checked appends: their number is not bounded by this function. */
 	out_anomalies(o, p, 1);
 	OUT_LIT(o, "]}\n");
 }
@@ -553,6 +647,7 @@ int cmd_decode(int argc, char **argv)
 	}
 	ctx->mode = OUT_TEXT;
 	ctx->out.f = stdout;
+	json_tails_init();
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--json") == 0) {

@@ -406,7 +406,7 @@ enum bms_parse_result bacnet_decode(const uint8_t *dgram, size_t len, struct bms
 	struct bms_cursor c;
 	const uint8_t *p;
 
-	memset(out, 0, sizeof(*out));
+	bms_request_reset(out);
 	out->proto = BMS_PROTO_BACNET;
 	out->dir = BMS_DIR_REQUEST;
 	out->op = BMS_OP_NONE;

@@ -106,6 +106,7 @@ static struct bms_target *add_target(struct dctx *d, uint8_t space, uint32_t sta
 		return NULL;
 	}
 	t = &d->out->targets[d->out->ntargets++];
+	memset(t, 0, sizeof(*t));
 	t->space = space;
 	t->start = start;
 	t->count = count;
@@ -872,7 +873,7 @@ enum bms_parse_result modbus_decode(const uint8_t *adu, size_t len, enum bms_dir
 	uint8_t fc, base;
 	enum fc_kind kind;
 
-	memset(out, 0, sizeof(*out));
+	bms_request_reset(out);
 	out->proto = BMS_PROTO_MODBUS;
 	out->dir = (uint8_t)dir;
 	out->op = BMS_OP_UNKNOWN;

@@ -359,7 +359,9 @@ static void decode_fills_everything(void **state)
 {
 	(void)state;
 	static const uint8_t bad[] = { 0, 1, 0, 7, 0, 6, 1, 3 };
+	static const uint8_t read[] = { 0, 1, 0, 0, 0, 6, 1, 3, 0, 10, 0, 2 };
 	struct bms_request r, zero;
+	struct bms_target want;
 
 	memset(&r, 0xA5, sizeof(r));
 	assert_int_equal(modbus_decode(bad, sizeof(bad), BMS_DIR_REQUEST, &r), BMS_MALFORMED);
@@ -369,12 +371,24 @@ static void decode_fills_everything(void **state)
 	assert_int_equal(r.raw.modbus.fc, 3);
 	assert_int_equal(r.op, BMS_OP_READ);
 	assert_int_equal(r.ntargets, 0);
-	/* everything else zero */
+	/* everything else zero, except the targets past ntargets (undefined by contract) */
 	memset(&zero, 0, sizeof(zero));
 	r.anomalies = 0, r.proto = 0, r.op = 0, r.unit = 0;
 	r.raw.modbus.tid = 0, r.raw.modbus.proto_id = 0, r.raw.modbus.length = 0, r.raw.modbus.unit = 0;
 	r.raw.modbus.fc = 0, r.raw.modbus.has_fc = 0;
-	assert_memory_equal(&r, &zero, sizeof(r));
+	assert_memory_equal(&r, &zero, offsetof(struct bms_request, targets));
+	assert_memory_equal(&r.raw, &zero.raw, sizeof(r.raw));
+
+	/* A target the decoder adds is wholly defined, whatever the slot held before. */
+	memset(&r, 0xA5, sizeof(r));
+	assert_int_equal(modbus_decode(read, sizeof(read), BMS_DIR_REQUEST, &r), BMS_OK);
+	assert_int_equal(r.ntargets, 1);
+	memset(&want, 0, sizeof(want));
+	want.space = BMS_SPACE_HOLDING_REGISTER;
+	want.start = 10;
+	want.count = 2;
+	want.array_index = BMS_NO_INDEX;
+	assert_memory_equal(&r.targets[0], &want, sizeof(want));
 }
 
 /* check_response refuses what is not a Modbus request/response pair. */

@@ -22,23 +22,26 @@ struct mb_dir {
 	uint16_t pend_len;
 	uint8_t resync;              /* looking for the start of a frame */
 	unsigned events;             /* CAP_AN_* for the next PDU of this direction */
-	uint8_t pend[MODBUS_MAX_ADU]; /* a partial ADU */
 };
 
 /* A request waiting for its response, kept as bytes and decoded again when the response comes:
- * 8 per flow (a client rarely has more outstanding), the oldest overwritten beyond that. */
+ * 8 per flow (a client rarely has more outstanding), the oldest overwritten beyond that.
+ * What a response is matched on sits apart, in one array, so that the search reads two
+ * cache lines instead of one per slot. */
 #define MB_PENDING 8
 #define MB_PAIR_TARGETS 2 /* targets kept decoded; a request with more is decoded again */
-struct mb_pending {
-	uint8_t used;
+struct mb_match {
+	uint8_t used;             /* 0 free, 1 waiting, 2 tried for the response at hand */
 	uint8_t dir;              /* the direction the request travelled */
-	uint8_t op;
 	uint16_t tid;
+	uint64_t frame;
+};
+struct mb_pending {
+	uint8_t op;
 	uint16_t len;
 	uint16_t ntargets;
 	uint32_t unit;
 	uint64_t anomalies;
-	uint64_t frame;
 	struct modbus_fields raw; /* pointers rebased into adu[] */
 	struct bms_target targets[MB_PAIR_TARGETS];
 	uint8_t adu[MODBUS_MAX_ADU];
@@ -47,6 +50,8 @@ struct mb_pending {
 struct mb_flow {
 	struct mb_dir d[2];
 	uint8_t next_slot;
+	struct mb_match match[MB_PENDING];
+	uint8_t partial[2][MODBUS_MAX_ADU]; /* a partial ADU per direction (d[].pend_len bytes) */
 	struct mb_pending pend[MB_PENDING];
 };
 
@@ -133,7 +138,8 @@ static int slot_request(struct cap_engine *e, const struct mb_pending *s)
 	q->unit = s->unit;
 	q->anomalies = s->anomalies;
 	q->ntargets = s->ntargets;
-	memcpy(q->targets, s->targets, s->ntargets * sizeof(q->targets[0]));
+	/* All MB_PAIR_TARGETS slots, a fixed-size copy: those past ntargets are never read. */
+	memcpy(q->targets, s->targets, sizeof(s->targets));
 	q->raw.modbus = s->raw;
 	return 0;
 }
@@ -147,17 +153,18 @@ static int slot_request(struct cap_engine *e, const struct mb_pending *s)
 static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t *adu, size_t len, uint64_t *req_frame)
 {
 	uint16_t tid = e->req.raw.modbus.tid;
-	struct mb_pending *first = NULL;
+	int first = -1;
 	uint64_t an = 0, first_an = 0;
 
 	if (e->req.dir == BMS_DIR_REQUEST) {
-		struct mb_pending *slot = &m->pend[m->next_slot]; /* the oldest when all are used */
-		m->next_slot = (uint8_t)((m->next_slot + 1) % MB_PENDING);
-		slot->used = 1;
-		slot->dir = (uint8_t)dir;
-		slot->tid = tid;
+		unsigned i = m->next_slot; /* the oldest when all are used */
+		struct mb_pending *slot = &m->pend[i];
+		m->next_slot = (uint8_t)((i + 1) % MB_PENDING);
+		m->match[i].used = 1;
+		m->match[i].dir = (uint8_t)dir;
+		m->match[i].tid = tid;
+		m->match[i].frame = e->st.packets;
 		slot->len = (uint16_t)len;
-		slot->frame = e->st.packets;
 		memcpy(slot->adu, adu, len);
 		/* Keep the decoded request too (cheaper than decoding it again), its borrowed
 		 * pointers moved into the copy of the ADU. */
@@ -168,46 +175,46 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 		slot->raw = e->req.raw.modbus;
 		slot->raw.pdu = rebase(slot->raw.pdu, adu, len, slot->adu);
 		if (slot->ntargets <= MB_PAIR_TARGETS) {
-			for (unsigned i = 0; i < slot->ntargets; i++) {
-				slot->targets[i] = e->req.targets[i];
-				slot->targets[i].data = rebase(slot->targets[i].data, adu, len, slot->adu);
+			for (unsigned t = 0; t < slot->ntargets; t++) {
+				slot->targets[t] = e->req.targets[t];
+				slot->targets[t].data = rebase(slot->targets[t].data, adu, len, slot->adu);
 			}
 		}
 		return BMS_OK;
 	}
 	for (;;) {
-		struct mb_pending *slot = NULL;
+		int best = -1;
 		for (int i = 0; i < MB_PENDING; i++) {
-			struct mb_pending *c = &m->pend[i];
-			if (c->used == 1 && c->tid == tid && c->dir != dir && (slot == NULL || c->frame < slot->frame))
-				slot = c;
+			const struct mb_match *c = &m->match[i];
+			if (c->used == 1 && c->tid == tid && c->dir != dir && (best < 0 || c->frame < m->match[best].frame))
+				best = i;
 		}
-		if (slot == NULL)
+		if (best < 0)
 			break;
-		slot->used = 2; /* tried for this response */
-		if (slot_request(e, slot) != 0)
+		m->match[best].used = 2; /* tried for this response */
+		if (slot_request(e, &m->pend[best]) != 0)
 			continue;
 		if (modbus_check_response(&e->paired, &e->req, &an) == BMS_OK) {
 			for (int i = 0; i < MB_PENDING; i++)
-				if (m->pend[i].used == 2)
-					m->pend[i].used = m->pend + i == slot ? 0 : 1;
-			*req_frame = slot->frame;
+				if (m->match[i].used == 2)
+					m->match[i].used = i == best ? 0 : 1;
+			*req_frame = m->match[best].frame;
 			e->req.anomalies |= an;
 			modbus_pair_response(&e->paired, &e->req);
 			return BMS_OK;
 		}
-		if (first == NULL) {
-			first = slot;
+		if (first < 0) {
+			first = best;
 			first_an = an;
 		}
 	}
 	for (int i = 0; i < MB_PENDING; i++)
-		if (m->pend[i].used == 2)
-			m->pend[i].used = 1;
-	if (first == NULL)
+		if (m->match[i].used == 2)
+			m->match[i].used = 1;
+	if (first < 0)
 		return BMS_OK;
-	first->used = 0;
-	*req_frame = first->frame;
+	m->match[first].used = 0;
+	*req_frame = m->match[first].frame;
 	e->req.anomalies |= first_an;
 	return BMS_MALFORMED;
 }
@@ -287,22 +294,22 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 	d->events |= map_reasm_events(events);
 	if (events & (REASM_EV_GAP | REASM_EV_MEMCAP)) {
 		for (int i = 0; i < MB_PENDING; i++)
-			m->pend[i].used = 0;
+			m->match[i].used = 0;
 		if (d->pend_len > 0) {
 			/* The rest of this ADU was lost: report what there was. The gap stays
 			 * pending too: the next whole PDU also follows lost bytes. */
-			emit_modbus(e, f, dir, d->pend, d->pend_len, 1, 0, d->events | CAP_AN_TCP_GAP);
+			emit_modbus(e, f, dir, m->partial[dir], d->pend_len, 1, 0, d->events | CAP_AN_TCP_GAP);
 			d->pend_len = 0;
 		}
 		d->resync = 1;
 	}
 	while (d->pend_len > 0) {
-		enum bms_parse_result r = modbus_frame(d->pend, d->pend_len, &flen, &an);
-		if (r == BMS_NEED_MORE && flen > d->pend_len && flen <= sizeof(d->pend)) {
+		enum bms_parse_result r = modbus_frame(m->partial[dir], d->pend_len, &flen, &an);
+		if (r == BMS_NEED_MORE && flen > d->pend_len && flen <= sizeof(m->partial[dir])) {
 			size_t take = flen - d->pend_len;
 			if (take > len - off)
 				take = len - off;
-			memcpy(d->pend + d->pend_len, data + off, take);
+			memcpy(m->partial[dir] + d->pend_len, data + off, take);
 			d->pend_len = (uint16_t)(d->pend_len + take);
 			off += take;
 			if (d->pend_len < flen)
@@ -311,9 +318,9 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 		}
 		take_events(d, &cap_an);
 		if (r == BMS_OK && flen == d->pend_len) {
-			emit_modbus(e, f, dir, d->pend, flen, 0, 0, cap_an);
+			emit_modbus(e, f, dir, m->partial[dir], flen, 0, 0, cap_an);
 		} else {
-			emit_modbus(e, f, dir, d->pend, d->pend_len, 1, an, cap_an);
+			emit_modbus(e, f, dir, m->partial[dir], d->pend_len, 1, an, cap_an);
 			d->resync = 1;
 		}
 		d->pend_len = 0;
@@ -339,8 +346,8 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 			off += flen;
 			continue;
 		}
-		if (r == BMS_NEED_MORE && len - off < sizeof(d->pend)) {
-			memcpy(d->pend, data + off, len - off);
+		if (r == BMS_NEED_MORE && len - off < sizeof(m->partial[dir])) {
+			memcpy(m->partial[dir], data + off, len - off);
 			d->pend_len = (uint16_t)(len - off);
 			return;
 		}
@@ -365,7 +372,7 @@ static void mb_close(void *user, struct reasm_flow *f, unsigned why)
 		if (d->pend_len == 0)
 			continue;
 		take_events(d, &cap_an);
-		emit_modbus(e, f, dir, d->pend, d->pend_len, 1, 0, cap_an | CAP_AN_STREAM_TRUNCATED);
+		emit_modbus(e, f, dir, m->partial[dir], d->pend_len, 1, 0, cap_an | CAP_AN_STREAM_TRUNCATED);
 		d->pend_len = 0;
 	}
 }

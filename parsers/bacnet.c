@@ -406,8 +406,7 @@ enum bms_parse_result bacnet_decode(const uint8_t *dgram, size_t len, struct bms
 	struct bms_cursor c;
 	const uint8_t *p;
 
-	bms_request_reset(out);
-	out->proto = BMS_PROTO_BACNET;
+	bms_request_reset(out, BMS_PROTO_BACNET);
 	out->dir = BMS_DIR_REQUEST;
 	out->op = BMS_OP_NONE;
 	bms_cursor_init(&c, dgram, len);

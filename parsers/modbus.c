@@ -873,8 +873,7 @@ enum bms_parse_result modbus_decode(const uint8_t *adu, size_t len, enum bms_dir
 	uint8_t fc, base;
 	enum fc_kind kind;
 
-	bms_request_reset(out);
-	out->proto = BMS_PROTO_MODBUS;
+	bms_request_reset(out, BMS_PROTO_MODBUS);
 	out->dir = (uint8_t)dir;
 	out->op = BMS_OP_UNKNOWN;
 	memset(&d, 0, sizeof(d));

@@ -109,26 +109,31 @@ struct bms_request {
 	uint32_t unit;        /* Modbus unit id; BACnet: 0 (the device is known by address) */
 	uint64_t anomalies;   /* protocol-specific bits: see modbus_anomaly_name(), bacnet_anomaly_name() */
 	uint16_t ntargets;    /* more than BMS_MAX_TARGETS sets the protocol's too-many-targets anomaly */
-	/* Only targets[0 .. ntargets-1] are defined: a decoder clears each target it adds and
-	 * leaves the rest as they were (clearing all 32 per PDU was a measurable share of
-	 * `decode`). Readers bound every loop by ntargets. */
+	/* Only targets[0 .. ntargets-1] are defined (see bms_request_reset). */
 	struct bms_target targets[BMS_MAX_TARGETS];
-	union {
+	union {               /* the member of `proto` (see bms_request_reset) */
 		struct modbus_fields modbus;
 		struct bacnet_fields bacnet;
 	} raw;
 };
 
-/* Clears everything but the targets (see above): what a decoder does first. Test and fuzz
- * builds fill the targets with a pattern instead, so that a reader past ntargets sees
- * garbage and fails its test rather than quietly reading zeros. */
-static inline void bms_request_reset(struct bms_request *r)
+/* What a decoder does first: clears the header and the raw fields of its protocol, nothing
+ * else. Targets past ntargets and, for Modbus, the bytes of `raw` past `raw.modbus` stay as
+ * they were (clearing them per PDU was a measurable share of `decode`); readers bound every
+ * loop by ntargets and read only the raw member of `proto`. Test and fuzz builds fill what is
+ * left with a pattern, so that a reader that strays sees garbage and fails its test. */
+static inline void bms_request_reset(struct bms_request *r, enum bms_proto proto)
 {
-	memset(r, 0, offsetof(struct bms_request, targets));
-	memset(&r->raw, 0, sizeof(r->raw));
 #if defined(BMS_TESTING) || defined(BMS_FUZZING)
 	memset(r->targets, 0xA5, sizeof(r->targets));
+	memset(&r->raw, 0xA5, sizeof(r->raw));
 #endif
+	memset(r, 0, offsetof(struct bms_request, targets));
+	if (proto == BMS_PROTO_MODBUS)
+		memset(&r->raw.modbus, 0, sizeof(r->raw.modbus));
+	else
+		memset(&r->raw, 0, sizeof(r->raw));
+	r->proto = (uint8_t)proto;
 }
 
 const char *bms_op_name(enum bms_op op);

@@ -610,20 +610,33 @@ static int dlt_supported(int dlt)
 	return 0;
 }
 
-/* pcap_open_offline, with the FILE's locking left to us: libpcap reads every packet with two
- * freads, and each took and released the stream lock (two atomic operations, a tenth of the
- * time of a bare read loop). This command is single-threaded, so the lock guards nothing.
- * Errors read as pcap_open_offline's ("FILE: reason"); "-" is the standard input, as there. */
-static pcap_t *open_capture(const char *file, char errbuf[static PCAP_ERRBUF_SIZE])
+/* pcap_open_offline, with the reading made cheaper (libpcap reads every packet with two
+ * freads): the FILE's locking is left to us (each fread took and released the stream lock,
+ * two atomic operations; this command is single-threaded, so the lock guards nothing), and
+ * the stdio buffer is CAPTURE_BUF bytes instead of one 4 KiB page per read system call. Both
+ * were about a tenth of the time of a bare read loop each. Errors read as pcap_open_offline's
+ * ("FILE: reason"); "-" is the standard input, as there. *buf (owned) is freed by the caller
+ * after pcap_close. */
+#define CAPTURE_BUF (256 * 1024)
+static pcap_t *open_capture(const char *file, char errbuf[static PCAP_ERRBUF_SIZE], char **buf)
 {
 	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
 	pcap_t *pc;
 
+	*buf = NULL;
 	if (f == NULL) {
 		snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s: %s", file, strerror(errno));
 		return NULL;
 	}
 	__fsetlocking(f, FSETLOCKING_BYCALLER);
+	/* glibc ignores the size unless given the buffer; without one, the default buffering.
+	 * Not on stdin, which pcap_close leaves open (it would keep a freed buffer). */
+	if (f != stdin)
+		*buf = malloc(CAPTURE_BUF);
+	if (*buf != NULL && setvbuf(f, *buf, _IOFBF, CAPTURE_BUF) != 0) {
+		free(*buf);
+		*buf = NULL;
+	}
 	pc = pcap_fopen_offline(f, errbuf);
 	if (pc == NULL && f != stdin)
 		fclose(f);
@@ -657,6 +670,7 @@ int cmd_decode(int argc, char **argv)
 	pcap_t *pc = NULL;
 	char errbuf[PCAP_ERRBUF_SIZE];
 	const char *file = NULL;
+	char *capbuf = NULL; /* owned: the capture FILE's buffer, freed after pcap_close */
 	int status = 1, err;
 	uint16_t port;
 
@@ -719,7 +733,7 @@ int cmd_decode(int argc, char **argv)
 		goto fail;
 
 	status = 2;
-	pc = open_capture(file, errbuf);
+	pc = open_capture(file, errbuf, &capbuf);
 	if (pc == NULL) {
 		fprintf(stderr, "bmsgate decode: cannot read capture %s: %s\n", file, errbuf);
 		goto fail;
@@ -766,6 +780,7 @@ fail:
 	cap_engine_free(e);
 	if (pc != NULL)
 		pcap_close(pc);
+	free(capbuf);
 	free(ctx);
 	return status;
 }

@@ -47,15 +47,19 @@ void audit_buf_json_str(struct audit_buf *b, const char *s);
 void audit_buf_json_strn(struct audit_buf *b, const char *s, size_t n);
 
 /* A leaf hash in two steps, so that the caller's thread can hash the bulk of
- * a record and the writer only its last bytes: begin absorbs 0x00 || data
- * into st (a SHA-256 midstate, a plain value); finish absorbs the rest and
- * writes the leaf hash. */
+ * a record and the writer only its last bytes: begin absorbs the whole
+ * 64-byte blocks of 0x00 || data into st (the SHA-256 chaining value, 40
+ * bytes); finish absorbs the rest of data, then more, and writes the leaf
+ * hash of data || more. finish leaves st as it was (a failed write is
+ * retried from the same state). */
 struct audit_leaf_state {
-	_Alignas(16) unsigned char opaque[128];
+	uint32_t h[8];
+	uint32_t absorbed;  /* bytes of 0x00 || data absorbed: a multiple of 64 */
 	bool valid;
 };
 void audit_leaf_begin(struct audit_leaf_state *st, const void *data, size_t len);
-void audit_leaf_finish(struct audit_leaf_state *st, const void *more, size_t len, uint8_t out[static AUDIT_HASH_LEN]);
+void audit_leaf_finish(const struct audit_leaf_state *st, const void *data, size_t len, const void *more,
+		       size_t morelen, uint8_t out[static AUDIT_HASH_LEN]);
 
 /* Time as RFC 3339 UTC with microseconds; out holds AUDIT_TIME_LEN + 1. */
 void audit_format_time(int64_t us, char out[static AUDIT_TIME_LEN + 1]);

@@ -5,8 +5,8 @@
  * record and a tree node per record, and an EVP context per hash (allocation,
  * provider dispatch, cleanse) cost 0.4 us per record on top of 0.9 us of
  * hashing (measured, bench/bench_audit). A plain SHA256_CTX is also a value:
- * the caller's thread can hash the bulk of a record and hand the midstate to
- * the writer without an allocation. */
+ * the caller's thread can hash the bulk of a record and hand the chaining
+ * value to the writer without an allocation. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
@@ -16,9 +16,6 @@
 
 #include "audit/audit_int.h"
 #include "audit/merkle.h"
-
-_Static_assert(sizeof(SHA256_CTX) <= sizeof(((struct audit_leaf_state *)0)->opaque),
-	       "audit_leaf_state too small for a SHA256_CTX");
 
 /* A failure of SHA256_* means the library is broken, and a hash we cannot
  * compute must not look like one we could: abort. */
@@ -34,20 +31,43 @@ static void sha256_prefixed(uint8_t prefix, const void *a, size_t alen, const vo
 void audit_leaf_begin(struct audit_leaf_state *st, const void *data, size_t len)
 {
 	static const uint8_t zero = 0x00;
+	/* whole blocks only: then the context holds no buffered bytes, and its
+	 * chaining value and length are all there is to keep */
+	size_t whole = (1 + len) / 64 * 64;
 	SHA256_CTX c;
-	if (SHA256_Init(&c) != 1 || SHA256_Update(&c, &zero, 1) != 1 || (len && SHA256_Update(&c, data, len) != 1))
+	if (whole > UINT32_MAX || SHA256_Init(&c) != 1 || SHA256_Update(&c, &zero, 1) != 1 ||
+	    (whole > 1 && SHA256_Update(&c, data, whole - 1) != 1))
 		abort();
-	memcpy(st->opaque, &c, sizeof(c));
+	if (whole == 0) {
+		st->valid = false; /* shorter than a block: finish hashes it all */
+		return;
+	}
+	memcpy(st->h, c.h, sizeof(st->h));
+	st->absorbed = (uint32_t)whole;
 	st->valid = true;
 }
 
-void audit_leaf_finish(struct audit_leaf_state *st, const void *more, size_t len, uint8_t out[static AUDIT_HASH_LEN])
+void audit_leaf_finish(const struct audit_leaf_state *st, const void *data, size_t len, const void *more,
+		       size_t morelen, uint8_t out[static AUDIT_HASH_LEN])
 {
+	if (!st->valid || st->absorbed - 1 > len) {
+		sha256_prefixed(0x00, data, len, more, morelen, out);
+		return;
+	}
+	/* the context as SHA256_Update left it after `absorbed` bytes: chaining
+	 * value and bit count (SHA256_CTX is a public struct of openssl/sha.h) */
 	SHA256_CTX c;
-	memcpy(&c, st->opaque, sizeof(c));
-	if ((len && SHA256_Update(&c, more, len) != 1) || SHA256_Final(out, &c) != 1)
+	size_t done = st->absorbed - 1;
+	if (SHA256_Init(&c) != 1)
 		abort();
-	st->valid = false;
+	memcpy(c.h, st->h, sizeof(st->h));
+	uint64_t bits = (uint64_t)st->absorbed * 8;
+	c.Nl = (SHA_LONG)bits;
+	c.Nh = (SHA_LONG)(bits >> 32);
+	c.num = 0;
+	if ((len > done && SHA256_Update(&c, (const uint8_t *)data + done, len - done) != 1) ||
+	    (morelen && SHA256_Update(&c, more, morelen) != 1) || SHA256_Final(out, &c) != 1)
+		abort();
 }
 
 void audit_leaf_hash(const void *data, size_t len, uint8_t out[static AUDIT_HASH_LEN])

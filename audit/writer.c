@@ -1,12 +1,25 @@
 /* audit/writer.c: the one writer of the log file.
  *
- * Callers format a record body and queue it (audit_submit). A writer thread
- * takes whatever is queued as one batch, wraps each body into its line
- * ({"seq":N,<body>,"prev":"..."}), hashes it into the Merkle tree, appends
- * the batch (and a signed checkpoint when one is due) with one write(), and
- * with sync_always one fdatasync: group commit, so N pending requests cost
- * one sync. Then it publishes how far the log is durable and pokes an
- * eventfd.
+ * Callers format a record line ({"seq":N,<body>) and queue it (audit_submit).
+ * A writer thread takes whatever is queued as one batch, completes each line
+ * with its "prev" locator, hashes it into the Merkle tree and appends the
+ * batch (and a signed checkpoint when one is due) with one writev(). With
+ * sync_always it then writes whatever arrived meanwhile as well, and only
+ * then fdatasyncs once: group commit, so N pending requests cost one sync.
+ * Then it publishes how far the log is durable and pokes an eventfd.
+ *
+ * Hand-off costs, per record, are what limits the throughput (formatting and
+ * hashing cost about as much as a write() of the line), so the queue is
+ * built for them:
+ * - lines live in a byte ring (the arena) with room for their suffix, so a
+ *   batch is written from where the callers put it, with no allocation and
+ *   no copy per record (a line that does not fit is allocated on its own);
+ * - a submitter takes the lock once, to reserve its slot, seq and bytes; it
+ *   publishes the filled slot with an atomic flag and wakes the writer only
+ *   when the writer sleeps;
+ * - the writer runs as SCHED_BATCH: a submission never preempts the caller
+ *   that made it (on a shared core the caller keeps queueing, and the writer
+ *   takes the lot when the caller waits or its time slice ends).
  *
  * A batch that fails to write is cut back off the file (ftruncate to where
  * it began), the tree state is restored, and the batch stays queued: the log
@@ -22,6 +35,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,25 +45,41 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "audit/audit_int.h"
 
+/* One write: at most this many records and bytes (a bound on the write and
+ * on how long the first record of a batch waits for the last). */
 #define BATCH_MAX_ENTRIES 4096
 #define BATCH_MAX_BYTES (1u << 20)
+/* iovecs per writev: records that sit side by side in the arena share one */
+#define BATCH_MAX_IOV 256
+/* The arena: queue_limit * ARENA_PER_RECORD bytes, within these bounds. */
+#define ARENA_PER_RECORD 2048
+#define ARENA_MIN (8u << 10)
+#define ARENA_MAX (8u << 20)
 #define RETRY_MS 1000
 #define LOUD_EVERY_US (10 * 1000000LL)
+/* Interval mode: how long the writer looks for more work before it sleeps. */
+#define SPIN_US 30
 
-/* One queued record. A submitter reserves a slot (and its seq) under the
- * lock, then formats and hashes outside it and marks the slot ready; the
- * writer takes ready slots in seq order. */
+/* `,"prev":"<16 hex>"}` and the newline: the writer fills it in after the line. */
+#define SUFFIX_LEN (sizeof(",\"prev\":\"\"}\n") - 1 + 2 * AUDIT_PREV_BYTES)
+
+/* One queued record. A submitter reserves a slot (its seq and its bytes)
+ * under the lock, then fills it outside the lock and sets `ready`; the writer
+ * takes ready slots in seq order and owns them until it frees them. */
 struct qent {
 	uint64_t seq;
-	size_t len;
-	char *line;       /* owned: `{"seq":N,` + body; the writer appends `,"prev":"..."}` */
-	struct audit_leaf_state hs; /* SHA-256 over 0x00 || line so far; !hs.valid = hash it all */
-	bool ready;
+	char *line;       /* `{"seq":N,` + body, SUFFIX_LEN bytes of room after it: borrowed from the arena, or owned if heap */
+	size_t len;       /* without the suffix */
+	size_t arena_bytes; /* what the slot holds of the arena (its line and any end-of-ring gap before it); 0 if heap */
+	bool heap;
+	int ready;        /* atomic: line and hs are filled in */
+	struct audit_leaf_state hs; /* SHA-256 over the bulk of 0x00 || line; !hs.valid = the writer hashes it all */
 };
 
 struct audit_log {
@@ -69,12 +99,14 @@ struct audit_log {
 	pthread_cond_t done;  /* audit_wait waits here */
 	struct qent *q;       /* ring of qcap + internal slack */
 	size_t qsize, qhead, qcount;  /* ring; qcount counts reserved slots, ready or not */
+	char *arena;          /* owned: byte ring of queued lines, in slot order */
+	size_t arena_cap, arena_tail, arena_used;
 	uint64_t next_seq;
-	uint64_t ready_count;  /* slots made ready so far; also read without the lock (atomic) */
 	uint64_t durable;
 	int failing;
 	uint64_t dropped;
 	bool stopping;
+	int writer_idle;      /* atomic: the writer sleeps (or is about to): a submitter must wake it */
 	pthread_t thread;
 	bool thread_started;
 	/* interval mode: a second thread fdatasyncs every sync_interval_ms, so
@@ -94,11 +126,10 @@ struct audit_log {
 	struct audit_checkpoint cp;  /* the last checkpoint written */
 	bool have_cp;
 	int64_t cp_time_us;
-	int64_t last_sync_us;
 	int64_t retry_at_us, loud_at_us;
 	int close_err;
-	char *wbuf;
-	size_t wcap;
+	char cpline[1024];           /* a checkpoint line (without frontier) */
+	struct iovec iov[BATCH_MAX_IOV + 1];
 };
 
 static void loud(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -119,6 +150,15 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static void poke(struct audit_log *log)
 {
 	uint64_t one = 1;
@@ -129,35 +169,107 @@ static void poke(struct audit_log *log)
 
 /* ---- queue (under mu) ---- */
 
-/* Reserves the next slot and seq. Internal records (recovered, dropped) may use the slack above qcap. */
-static struct qent *reserve_locked(struct audit_log *log, bool internal)
+static struct qent *slot(const struct audit_log *log, size_t i)
+{
+	return &log->q[(log->qhead + i) % log->qsize];
+}
+
+static bool slot_ready(const struct qent *e)
+{
+	return __atomic_load_n(&e->ready, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* n contiguous bytes from the arena, or NULL if they do not fit now. The
+ * used part is the arena_used bytes before arena_tail (wrapping); a line
+ * never wraps: a gap at the end of the ring is charged to the line after it. */
+static char *arena_take_locked(struct audit_log *log, size_t n, size_t *charged)
+{
+	if (log->arena_used == 0)
+		log->arena_tail = 0;
+	size_t gap = log->arena_tail + n <= log->arena_cap ? 0 : log->arena_cap - log->arena_tail;
+	size_t start = gap ? 0 : log->arena_tail;
+	if (n > log->arena_cap || gap + n > log->arena_cap - log->arena_used)
+		return NULL;
+	log->arena_tail = start + n;
+	log->arena_used += gap + n;
+	*charged = gap + n;
+	return log->arena + start;
+}
+
+/* Reserves the next slot, its seq and room for a line of up to `maxlen`
+ * bytes. Internal records (recovered, dropped) may use the slack above qcap.
+ * NULL: the queue is full (*nomem false) or no memory (*nomem true). */
+static struct qent *reserve_locked(struct audit_log *log, bool internal, size_t maxlen, bool *nomem)
 {
 	size_t limit = internal ? log->qsize : log->qcap;
+	*nomem = false;
 	if (log->qcount >= limit)
 		return NULL;
-	struct qent *e = &log->q[(log->qhead + log->qcount) % log->qsize];
+	size_t need = maxlen + SUFFIX_LEN, charged = 0;
+	char *line = arena_take_locked(log, need, &charged);
+	bool heap = !line;
+	if (heap) {
+		/* rare (the writer is far behind, or a huge record): under the lock,
+		 * so that a failure here leaves nothing reserved */
+		line = malloc(need);
+		if (!line) {
+			*nomem = true;
+			return NULL;
+		}
+	}
+	struct qent *e = slot(log, log->qcount);
 	e->seq = log->next_seq++;
-	e->ready = false;
-	e->line = NULL;
+	e->line = line;
+	e->len = 0;
+	e->arena_bytes = charged;
+	e->heap = heap;
 	e->hs.valid = false;
+	__atomic_store_n(&e->ready, 0, __ATOMIC_RELAXED);
 	log->qcount++;
 	return e;
 }
 
-/* Room for `{"seq":<20 digits>,` in front of a body. */
-#define LINE_PREFIX_MAX 32
+static size_t seq_prefix_len(uint64_t seq)
+{
+	size_t digits = 1;
+	while (seq >= 10) {
+		seq /= 10;
+		digits++;
+	}
+	return sizeof("{\"seq\":,") - 1 + digits;
+}
 
-/* Puts `{"seq":N,` + body at the start of line (which has LINE_PREFIX_MAX + len bytes). */
-static size_t make_line(char *line, uint64_t seq, const char *body, size_t len)
+/* Puts `{"seq":N,` + body at the start of line (cap bytes; the line is seq_prefix_len(seq) + len). */
+static size_t make_line(char *line, size_t cap, uint64_t seq, const char *body, size_t len)
 {
 	struct audit_buf b;
-	audit_buf_init(&b, line, LINE_PREFIX_MAX + len);
+	audit_buf_init(&b, line, cap);
 	audit_buf_kv_u64(&b, "{\"seq\":", seq);
 	audit_buf_lit(&b, ",");
 	audit_buf_put(&b, body, len);
 	return b.len;
 }
 
+/* Publishes a filled slot; wakes the writer if it sleeps. */
+static void publish(struct audit_log *log, struct qent *e)
+{
+	__atomic_store_n(&e->ready, 1, __ATOMIC_RELEASE);
+	/* pairs with the fence in writer_sleep(): either the writer sees this
+	 * slot ready, or this thread sees it idle and signals under the lock */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	int idle = 1;
+	if (__atomic_load_n(&log->writer_idle, __ATOMIC_RELAXED) &&
+	    __atomic_compare_exchange_n(&log->writer_idle, &idle, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		/* the first to see it idle wakes it (a signal needs a waiter: mu
+		 * is held from the flag until the writer waits) */
+		pthread_mutex_lock(&log->mu);
+		pthread_cond_signal(&log->wake);
+		pthread_mutex_unlock(&log->mu);
+	}
+}
+
+/* The log's own records, queued with mu held (by the writer, or by audit_open
+ * before the writer starts): the writer hashes their whole line. */
 static int enqueue_event_locked(struct audit_log *log, const struct audit_event *ev, bool internal, uint64_t *seq)
 {
 	char *tmp = malloc(AUDIT_BODY_MAX);
@@ -170,19 +282,17 @@ static int enqueue_event_locked(struct audit_log *log, const struct audit_event 
 		free(tmp);
 		return r;
 	}
-	char *line = malloc(LINE_PREFIX_MAX + b.len);
-	struct qent *e = line ? reserve_locked(log, internal) : NULL;
+	bool nomem;
+	size_t maxlen = seq_prefix_len(log->next_seq) + b.len;
+	struct qent *e = reserve_locked(log, internal, maxlen, &nomem);
 	if (!e) {
-		free(line);
 		free(tmp);
-		return line ? -EAGAIN : -ENOMEM;
+		return nomem ? -ENOMEM : -EAGAIN;
 	}
-	e->len = make_line(line, e->seq, tmp, b.len);
-	e->line = line;
-	e->ready = true;
-	__atomic_add_fetch(&log->ready_count, 1, __ATOMIC_RELEASE);
+	e->len = make_line(e->line, maxlen, e->seq, tmp, b.len);
 	*seq = e->seq;
 	free(tmp);
+	__atomic_store_n(&e->ready, 1, __ATOMIC_RELEASE);
 	pthread_cond_signal(&log->wake);
 	return 0;
 }
@@ -198,40 +308,30 @@ int audit_submit(struct audit_log *log, const struct audit_event *ev, uint64_t *
 	int r = audit_format_body(ev, log->node, ev->time_us ? ev->time_us : audit_now_us(), &b);
 	if (r < 0)
 		return r == -ENOSPC ? -E2BIG : r;
-	/* allocated before the slot is reserved: once reserved, nothing may fail */
-	char *line = malloc(LINE_PREFIX_MAX + b.len);
-	if (!line)
-		return -ENOMEM;
 	struct qent *e = NULL;
+	bool nomem = false;
+	size_t maxlen = 0;
 	pthread_mutex_lock(&log->mu);
 	if (log->stopping) {
 		r = -ESHUTDOWN;
 	} else {
-		e = reserve_locked(log, false);
-		if (!e) {
+		/* the seq reserved is next_seq: its length is known under the lock */
+		maxlen = seq_prefix_len(log->next_seq) + b.len;
+		e = reserve_locked(log, false, maxlen, &nomem);
+		if (!e && !nomem)
 			log->dropped++;
-			r = -EAGAIN;
-		}
+		if (!e)
+			r = nomem ? -ENOMEM : -EAGAIN;
 	}
-	uint64_t seq = e ? e->seq : 0;
 	pthread_mutex_unlock(&log->mu);
-	if (!e) {
-		free(line);
+	if (!e)
 		return r;
-	}
 	/* outside the lock, in the caller's thread: the line and the bulk of its
 	 * hash, so that the writer thread only appends "prev" and finishes the hash */
-	size_t len = make_line(line, seq, stackbuf, b.len);
-	struct audit_leaf_state hs;
-	audit_leaf_begin(&hs, line, len);
-	pthread_mutex_lock(&log->mu);
-	e->line = line;
-	e->len = len;
-	e->hs = hs;
-	e->ready = true;
-	__atomic_add_fetch(&log->ready_count, 1, __ATOMIC_RELEASE);
-	pthread_cond_signal(&log->wake);
-	pthread_mutex_unlock(&log->mu);
+	uint64_t seq = e->seq;
+	e->len = make_line(e->line, maxlen, seq, stackbuf, b.len);
+	audit_leaf_begin(&e->hs, e->line, e->len);
+	publish(log, e);
 	*ticket = seq;
 	return 0;
 }
@@ -439,104 +539,191 @@ static int rotate(struct audit_log *log)
 
 /* ---- the writer thread ---- */
 
-struct batch {
-	struct qent ents[BATCH_MAX_ENTRIES];
-	size_t n;
-};
-
-static void wrap_record(struct audit_log *log, struct qent *e, struct audit_buf *b)
+/* How many slots from index `from` on are ready, within one write's limits
+ * and at most max. Only the writer moves qhead: no lock needed to read it. */
+static size_t take(const struct audit_log *log, size_t from, size_t max)
 {
-	size_t start = b->len;
-	char suffix[2 * AUDIT_PREV_BYTES + 16];
-	struct audit_buf sb;
-	audit_buf_init(&sb, suffix, sizeof(suffix));
-	audit_buf_lit(&sb, ",\"prev\":\"");
-	audit_hex(log->prev, AUDIT_PREV_BYTES, suffix + sb.len);
-	sb.len += 2 * AUDIT_PREV_BYTES;
-	audit_buf_lit(&sb, "\"}");
-	audit_buf_put(b, e->line, e->len);
-	audit_buf_put(b, suffix, sb.len);
+	size_t n = 0, bytes = 0, niov = 0;
+	const char *end = NULL;
+	while (n < max && from + n < log->qsize && bytes < BATCH_MAX_BYTES) {
+		const struct qent *e = slot(log, from + n);
+		if (!slot_ready(e))
+			break; /* its submitter is still filling it: a later pass takes it */
+		if (e->line != end) {
+			if (niov == BATCH_MAX_IOV)
+				break;
+			niov++;
+		}
+		end = e->line + e->len + SUFFIX_LEN;
+		bytes += e->len + SUFFIX_LEN;
+		n++;
+	}
+	return n;
+}
+
+/* Completes a queued line in place with "prev" and its newline, and adds its leaf to the tree. */
+static void wrap_record(struct audit_log *log, struct qent *e)
+{
+	char *suffix = e->line + e->len;
+	size_t n = 0;
+	memcpy(suffix, ",\"prev\":\"", sizeof(",\"prev\":\"") - 1);
+	n += sizeof(",\"prev\":\"") - 1;
+	audit_hex(log->prev, AUDIT_PREV_BYTES, suffix + n); /* its NUL is overwritten just below */
+	n += 2 * AUDIT_PREV_BYTES;
+	memcpy(suffix + n, "\"}", 2);
+	n += 2;
 	/* the leaf is the line without its newline */
 	uint8_t leaf[AUDIT_HASH_LEN];
-	if (e->hs.valid) {
-		audit_leaf_finish(&e->hs, suffix, sb.len, leaf);
-	} else {
-		audit_leaf_hash(b->p + start, b->len - start, leaf);
-	}
+	audit_leaf_finish(&e->hs, e->line, e->len, suffix, n, leaf);
+	suffix[n] = '\n';
 	if (audit_tree_append(&log->tree, leaf) < 0)
 		abort(); /* 2^64 records */
 	memcpy(log->prev, leaf, AUDIT_PREV_BYTES);
-	audit_buf_put(b, "\n", 1);
 }
 
-/* Writes one batch (possibly empty) and a checkpoint if due or forced.
- * 0 on success; on failure the file and tree are as before. */
-static int write_batch(struct audit_log *log, struct batch *bt, bool force_cp)
+static int writev_all(int fd, struct iovec *iov, size_t n)
 {
-	struct audit_tree saved_tree = log->tree;
-	uint8_t saved_prev[AUDIT_PREV_BYTES];
-	struct audit_checkpoint saved_cp = log->cp;
-	bool saved_have_cp = log->have_cp;
-	memcpy(saved_prev, log->prev, sizeof(saved_prev));
-	int r;
-	bool wrote_cp = false;
+	while (n) {
+		ssize_t w = writev(fd, iov, (int)n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -EIO;
+		while (n && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
 
+/* A group: the records written between two syncs (with sync_always; with an
+ * interval, one write). What to restore if any part of it fails. */
+struct group {
+	struct audit_tree tree;
+	uint8_t prev[AUDIT_PREV_BYTES];
+	struct audit_checkpoint cp;
+	bool have_cp;
+	uint64_t file_bytes;
+	size_t n;          /* records written: slots [0, n) from qhead */
+	uint64_t written;  /* bytes written */
+	bool wrote_cp;
+};
+
+static int group_begin(struct audit_log *log, struct group *g)
+{
 	if (log->fd < 0) {
-		r = start_file(log);
+		int r = start_file(log);
 		if (r < 0)
 			return r;
 	}
-	struct audit_buf b;
-	audit_buf_init(&b, log->wbuf, log->wcap);
-	for (size_t i = 0; i < bt->n; i++)
-		wrap_record(log, &bt->ents[i], &b);
+	g->tree = log->tree;
+	memcpy(g->prev, log->prev, sizeof(g->prev));
+	g->cp = log->cp;
+	g->have_cp = log->have_cp;
+	g->file_bytes = log->file_bytes;
+	g->n = 0;
+	g->written = 0;
+	g->wrote_cp = false;
+	return 0;
+}
+
+/* Cuts whatever part of the group reached the file, so that the next attempt appends whole lines. */
+static void group_rollback(struct audit_log *log, const struct group *g)
+{
+	if (g->written && log->fd >= 0 && ftruncate(log->fd, (off_t)g->file_bytes) < 0)
+		loud("cannot cut a partial write off %s: %s", log->path, strerror(errno));
+	log->file_bytes = g->file_bytes;
+	log->tree = g->tree;
+	memcpy(log->prev, g->prev, sizeof(g->prev));
+	log->cp = g->cp;
+	log->have_cp = g->have_cp;
+}
+
+/* Writes the n ready slots after the group's, and a checkpoint if due or
+ * forced, with one writev. The caller rolls the group back on failure. */
+static int write_pass(struct audit_log *log, struct group *g, size_t n, bool force_cp)
+{
+	size_t niov = 0, bytes = 0;
+	const char *end = NULL;
+	for (size_t i = g->n; i < g->n + n; i++) {
+		struct qent *e = slot(log, i);
+		wrap_record(log, e);
+		size_t l = e->len + SUFFIX_LEN;
+		if (niov && e->line == end)
+			log->iov[niov - 1].iov_len += l;
+		else
+			log->iov[niov++] = (struct iovec){ .iov_base = e->line, .iov_len = l };
+		end = e->line + l;
+		bytes += l;
+	}
+	g->n += n;
 	int64_t now = mono_us();
 	uint64_t since_cp = log->tree.size - (log->have_cp ? log->cp.size : 0);
 	if (since_cp > 0 && (force_cp || since_cp >= log->cp_every_records ||
 			     now - log->cp_time_us >= (int64_t)log->cp_every_seconds * 1000000)) {
-		r = make_checkpoint(log, audit_now_us());
+		struct audit_buf b;
+		audit_buf_init(&b, log->cpline, sizeof(log->cpline));
+		int r = make_checkpoint(log, audit_now_us());
 		if (r == 0)
 			r = append_checkpoint_line(log, &b, false);
 		if (r < 0)
-			goto fail;
-		wrote_cp = true;
+			return r;
+		log->iov[niov++] = (struct iovec){ .iov_base = log->cpline, .iov_len = b.len };
+		bytes += b.len;
+		g->wrote_cp = true;
 	}
-	if (b.overflow) {
-		r = -ENOSPC; /* cannot happen: wcap covers a full batch; refuse rather than write a cut line */
-		goto fail;
-	}
-	if (b.len == 0)
+	if (bytes == 0)
 		return 0;
-	r = write_all(log->fd, b.p, b.len);
-	if (r == 0 && log->sync_always && fdatasync(log->fd) < 0)
+	int r = writev_all(log->fd, log->iov, niov);
+	g->written += bytes; /* possibly in part: the rollback cuts it */
+	if (r < 0)
+		return r;
+	log->file_bytes += bytes;
+	return 0;
+}
+
+/* Writes the ready records at the head of the queue (and a checkpoint when
+ * due or forced). With sync_always, records that became ready during the
+ * write join the group, and one fdatasync covers it all. 0 on success (g->n
+ * records written); on failure the file and tree are as before. */
+static int write_group(struct audit_log *log, struct group *g, bool stopping, size_t queued)
+{
+	g->n = 0;
+	int r = group_begin(log, g);
+	if (r < 0)
+		return r;
+	size_t n = take(log, 0, BATCH_MAX_ENTRIES);
+	/* closing: the pass that takes the last queued record ends in a checkpoint */
+	r = write_pass(log, g, n, stopping && n == queued);
+	while (r == 0 && log->sync_always && !g->wrote_cp && g->n < BATCH_MAX_ENTRIES) {
+		/* group commit: what arrived while this group was written shares its fdatasync */
+		n = take(log, g->n, BATCH_MAX_ENTRIES - g->n);
+		if (n == 0)
+			break;
+		r = write_pass(log, g, n, stopping && g->n + n == queued);
+	}
+	if (r == 0 && log->sync_always && g->written && fdatasync(log->fd) < 0)
 		r = -errno;
 	if (r < 0) {
-		/* cut whatever part of the batch reached the file, so the next attempt appends whole lines */
-		if (ftruncate(log->fd, (off_t)log->file_bytes) < 0)
-			loud("cannot cut a partial write off %s: %s", log->path, strerror(errno));
-		goto fail;
+		group_rollback(log, g);
+		return r;
 	}
-	log->file_bytes += b.len;
-	if (log->sync_always) {
-		log->last_sync_us = now;
-	} else {
-		pthread_mutex_lock(&log->mu);
-		log->dirty = true;
-		pthread_mutex_unlock(&log->mu);
-	}
-	if (wrote_cp) {
-		log->cp_time_us = now;
+	if (g->wrote_cp) {
+		log->cp_time_us = mono_us();
 		int cr = copy_checkpoint(log);
 		if (cr < 0)
 			loud("cannot append checkpoint to %s: %s", log->copy_path, strerror(-cr));
 	}
 	return 0;
-fail:
-	log->tree = saved_tree;
-	memcpy(log->prev, saved_prev, sizeof(saved_prev));
-	log->cp = saved_cp;
-	log->have_cp = saved_have_cp;
-	return r;
 }
 
 static bool rotate_due(const struct audit_log *log, int64_t now)
@@ -564,136 +751,184 @@ static int64_t next_deadline(const struct audit_log *log)
 	return d;
 }
 
+/* Sleeps (mu held) until signalled or the deadline. Unless it only waits to
+ * retry, it first says it is idle, so that the next submission wakes it. */
+static void writer_sleep(struct audit_log *log, int64_t deadline, bool retry_wait)
+{
+	if (!retry_wait) {
+		__atomic_store_n(&log->writer_idle, 1, __ATOMIC_RELAXED);
+		/* pairs with the fence in publish(): either this sees the slot
+		 * ready, or its submitter sees the flag */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (slot_ready(slot(log, 0))) {
+			__atomic_store_n(&log->writer_idle, 0, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+	if (deadline == INT64_MAX) {
+		pthread_cond_wait(&log->wake, &log->mu);
+	} else {
+		struct timespec ts = { .tv_sec = deadline / 1000000, .tv_nsec = (deadline % 1000000) * 1000 };
+		pthread_cond_timedwait(&log->wake, &log->mu, &ts);
+	}
+	__atomic_store_n(&log->writer_idle, 0, __ATOMIC_RELAXED);
+}
+
+/* Waits until there is something to write (a ready record, a checkpoint or
+ * rotation due, a retry due, or closing). Takes and releases mu. */
+static void wait_for_work(struct audit_log *log, bool spin, bool *stopping, size_t *queued)
+{
+	bool spun = false;
+	pthread_mutex_lock(&log->mu);
+	for (;;) {
+		int64_t now = mono_us();
+		bool retry_wait = log->failing && now < log->retry_at_us && !log->stopping;
+		bool head_ready = slot_ready(slot(log, 0));
+		if (log->stopping || (head_ready && !retry_wait))
+			break;
+		if (!retry_wait && spin && !spun) {
+			/* Interval mode, with a core of its own: before sleeping, look for
+			 * more work for a few microseconds. Under load a record arrives
+			 * before a wake-up could, and a caller that must wake a sleeping
+			 * writer pays a system call. Not on a shared core (the caller
+			 * cannot queue while the writer spins), and not with sync = always:
+			 * there records gather during each fdatasync. */
+			pthread_mutex_unlock(&log->mu);
+			for (int64_t t0 = now; mono_us() - t0 < SPIN_US && !slot_ready(slot(log, 0));)
+				cpu_relax();
+			pthread_mutex_lock(&log->mu);
+			spun = true;
+			continue;
+		}
+		int64_t d = next_deadline(log);
+		if (d <= now)
+			break;
+		writer_sleep(log, d, retry_wait);
+		spun = false;
+	}
+	*stopping = log->stopping;
+	*queued = log->qcount;
+	pthread_mutex_unlock(&log->mu);
+}
+
+/* After a group: on success frees its slots and publishes how far the log is
+ * durable; on failure says so (loudly, at most every LOUD_EVERY_US). Takes
+ * and releases mu. Returns true when the writer is done (closing). */
+static bool finish_group(struct audit_log *log, const struct group *g, int r, bool stopping, size_t queued,
+			 bool dirty)
+{
+	int64_t now = mono_us();
+	bool wake = false, finished = false;
+	pthread_mutex_lock(&log->mu);
+	if (r < 0) {
+		if (!log->failing || now >= log->loud_at_us) {
+			loud("cannot write %s: %s; %s", log->path, strerror(-r),
+			     log->fail_open ? "fail = open: requests are forwarded UNAUDITED until it recovers"
+					    : "failing closed: requests are refused until it recovers");
+			log->loud_at_us = now + LOUD_EVERY_US;
+		}
+		wake = log->failing != -r;
+		log->failing = -r;
+		log->retry_at_us = now + RETRY_MS * 1000;
+		if (log->close_err == 0 && stopping)
+			log->close_err = r;
+		pthread_cond_broadcast(&log->done);
+		finished = stopping; /* closing: give up; what was queued is reported lost by audit_close */
+		goto out;
+	}
+	if (log->failing)
+		loud("%s is writable again; %zu queued records written", log->path, g->n);
+	wake = log->failing != 0;
+	log->failing = 0;
+	if (dirty)
+		log->dirty = true;
+	if (g->n) {
+		log->durable = slot(log, g->n - 1)->seq + 1;
+		for (size_t i = 0; i < g->n; i++) {
+			struct qent *e = slot(log, i);
+			if (e->heap)
+				free(e->line);
+			e->line = NULL;
+			log->arena_used -= e->arena_bytes;
+			__atomic_store_n(&e->ready, 0, __ATOMIC_RELAXED);
+		}
+		log->qhead = (log->qhead + g->n) % log->qsize;
+		log->qcount -= g->n;
+		pthread_cond_broadcast(&log->done);
+		wake = true;
+	}
+	if (log->dropped) {
+		char detail[96];
+		uint64_t seq;
+		snprintf(detail, sizeof(detail), "%llu submissions refused: queue full", (unsigned long long)log->dropped);
+		struct audit_event ev = { .kind = AUDIT_LOG_DROPPED, .detail = detail };
+		if (enqueue_event_locked(log, &ev, true, &seq) == 0)
+			log->dropped = 0;
+	}
+	/* closing, and nothing left: not even the log's own dropped-count record */
+	finished = stopping && g->n == queued && log->qcount == 0;
+out:
+	if (finished) {
+		log->thread_started = false;
+		pthread_cond_broadcast(&log->done);
+	}
+	pthread_mutex_unlock(&log->mu);
+	/* outside the lock: a system call, and the gateway reads durable when woken */
+	if (wake)
+		poke(log);
+	return finished;
+}
+
 static void *writer_main(void *arg)
 {
 	struct audit_log *log = arg;
-	struct batch *bt = malloc(sizeof(*bt));
-	if (!bt) {
+	/* No wake-up preemption: a submission makes the writer runnable but lets
+	 * the submitter go on queueing (on a shared core it would otherwise switch
+	 * to the writer at every first record and write batches of one). On an
+	 * idle core the writer still runs at once. Best effort: without it only
+	 * the batches are smaller. */
+	struct sched_param sp = { .sched_priority = 0 };
+	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	cpu_set_t cpus;
+	bool spin = !log->sync_always && (sched_getaffinity(0, sizeof(cpus), &cpus) < 0 || CPU_COUNT(&cpus) > 1);
+	struct group *g = malloc(sizeof(*g));
+	if (!g) {
 		pthread_mutex_lock(&log->mu);
 		log->failing = ENOMEM;
 		log->close_err = -ENOMEM;
+		log->thread_started = false;
 		pthread_cond_broadcast(&log->done);
 		pthread_mutex_unlock(&log->mu);
 		poke(log);
 		return NULL;
 	}
-	pthread_mutex_lock(&log->mu);
-	bool spun = false;
 	for (;;) {
+		bool stopping;
+		size_t queued;
+		wait_for_work(log, spin, &stopping, &queued);
+		int r = write_group(log, g, stopping, queued);
+		bool dirty = r == 0 && g->written && !log->sync_always;
 		int64_t now = mono_us();
-		bool retry_wait = log->failing && now < log->retry_at_us && !log->stopping;
-		bool head_ready = log->qcount > 0 && log->q[log->qhead].ready;
-		if (!head_ready && !retry_wait && !log->stopping && !spun && !log->sync_always) {
-			/* Interval mode: before sleeping, look for more work for a few microseconds
-			 * (yielding the core): under load a record arrives before a wake-up could,
-			 * and a caller that must wake a sleeping writer pays a system call per
-			 * record. Not with sync = always: there records gather during each
-			 * fdatasync, and an early grab would only make the next batch smaller. */
-			uint64_t seen = __atomic_load_n(&log->ready_count, __ATOMIC_ACQUIRE);
-			pthread_mutex_unlock(&log->mu);
-			for (int64_t t0 = mono_us(); mono_us() - t0 < 30;) {
-				if (__atomic_load_n(&log->ready_count, __ATOMIC_ACQUIRE) != seen)
-					break;
-				sched_yield();
-			}
-			pthread_mutex_lock(&log->mu);
-			spun = true;
-			continue;
+		if (r == 0 && stopping && g->n == queued && !log->sync_always && log->fd >= 0) {
+			if (fdatasync(log->fd) < 0)
+				loud("fdatasync %s failed: %s", log->path, strerror(errno));
+			else
+				dirty = false;
 		}
-		if ((!head_ready || retry_wait) && !log->stopping) {
-			int64_t d = next_deadline(log);
-			if (d > now) {
-				if (d == INT64_MAX) {
-					pthread_cond_wait(&log->wake, &log->mu);
-				} else {
-					struct timespec ts = { .tv_sec = d / 1000000, .tv_nsec = (d % 1000000) * 1000 };
-					pthread_cond_timedwait(&log->wake, &log->mu, &ts);
-				}
-				spun = false;
-				continue;
-			}
-		}
-		spun = false;
-		bool stopping = log->stopping;
-		bt->n = 0;
-		size_t bytes = 0;
-		while (bt->n < log->qcount && bt->n < BATCH_MAX_ENTRIES && bytes < BATCH_MAX_BYTES) {
-			struct qent *e = &log->q[(log->qhead + bt->n) % log->qsize];
-			if (!e->ready)
-				break; /* its submitter is still formatting it: the next round takes it */
-			bt->ents[bt->n] = *e;
-			e->hs.valid = false; /* the batch uses the midstate; a retry hashes the whole line */
-			bytes += e->len + 64;
-			bt->n++;
-		}
-		bool last = stopping && bt->n == log->qcount;
-		pthread_mutex_unlock(&log->mu);
-
-		int r = write_batch(log, bt, last);
-		now = mono_us();
-		if (r == 0 && last && !log->sync_always && log->fd >= 0 && fdatasync(log->fd) < 0)
-			loud("fdatasync %s failed: %s", log->path, strerror(errno));
 		if (r == 0 && rotate_due(log, now)) {
 			int rr = rotate(log);
 			if (rr < 0 && log->fd >= 0) {
 				loud("cannot rotate %s: %s; still writing to it", log->path, strerror(-rr));
 				log->file_started_us = now; /* try again one period later, not in a loop */
 			}
-			/* fd < 0: the next batch retries start_file and fails loudly if it cannot */
+			/* fd < 0: the next group retries start_file and fails loudly if it cannot */
+			if (rr == 0)
+				dirty = false; /* the rotated file was synced; the new one holds only its header */
 		}
-
-		pthread_mutex_lock(&log->mu);
-		if (r < 0) {
-			if (!log->failing || now >= log->loud_at_us) {
-				loud("cannot write %s: %s; %s", log->path, strerror(-r),
-				     log->fail_open ? "fail = open: requests are forwarded UNAUDITED until it recovers"
-						    : "failing closed: requests are refused until it recovers");
-				log->loud_at_us = now + LOUD_EVERY_US;
-			}
-			bool changed = log->failing != -r;
-			log->failing = -r;
-			log->retry_at_us = now + RETRY_MS * 1000;
-			if (log->close_err == 0 && stopping)
-				log->close_err = r;
-			pthread_cond_broadcast(&log->done);
-			if (changed)
-				poke(log);
-			if (stopping)
-				break; /* closing: give up; what was queued is reported lost by audit_close */
-			continue;
-		}
-		if (log->failing)
-			loud("%s is writable again; %llu queued records written", log->path, (unsigned long long)bt->n);
-		log->failing = 0;
-		for (size_t i = 0; i < bt->n; i++) {
-			struct qent *e = &log->q[(log->qhead + i) % log->qsize];
-			free(e->line);
-			e->line = NULL;
-			e->ready = false;
-		}
-		log->qhead = (log->qhead + bt->n) % log->qsize;
-		log->qcount -= bt->n;
-		if (bt->n) {
-			log->durable = bt->ents[bt->n - 1].seq + 1;
-			pthread_cond_broadcast(&log->done);
-			poke(log);
-		}
-		if (log->dropped) {
-			char detail[96];
-			uint64_t seq;
-			snprintf(detail, sizeof(detail), "%llu submissions refused: queue full",
-				 (unsigned long long)log->dropped);
-			struct audit_event ev = { .kind = AUDIT_LOG_DROPPED, .detail = detail };
-			if (enqueue_event_locked(log, &ev, true, &seq) == 0)
-				log->dropped = 0;
-		}
-		if (last && log->qcount == 0)
-			break; /* closing, and nothing left: not even the log's own dropped-count record */
+		if (finish_group(log, g, r, stopping, queued, dirty))
+			break;
 	}
-	log->thread_started = false;
-	pthread_cond_broadcast(&log->done);
-	pthread_mutex_unlock(&log->mu);
-	free(bt);
+	free(g);
 	return NULL;
 }
 
@@ -1030,12 +1265,12 @@ static bool node_ok(const char *n)
 static void free_log(struct audit_log *log)
 {
 	if (log->q) {
-		for (size_t i = 0; i < log->qcount; i++) {
-			struct qent *e = &log->q[(log->qhead + i) % log->qsize];
-			free(e->line);
-		}
+		for (size_t i = 0; i < log->qcount; i++)
+			if (slot(log, i)->heap)
+				free(slot(log, i)->line);
 		free(log->q);
 	}
+	free(log->arena);
 	if (log->fd >= 0)
 		close(log->fd);
 	if (log->copy_fd >= 0)
@@ -1047,7 +1282,6 @@ static void free_log(struct audit_log *log)
 	free(log->node);
 	free(log->copy_path);
 	free(log->dir);
-	free(log->wbuf);
 	pthread_mutex_destroy(&log->mu);
 	pthread_cond_destroy(&log->wake);
 	pthread_cond_destroy(&log->sync_wake);
@@ -1068,7 +1302,14 @@ int audit_open(const struct audit_config *cfg, struct audit_log **out)
 	if (!log)
 		return -ENOMEM;
 	log->fd = log->copy_fd = log->efd = -1;
-	pthread_mutex_init(&log->mu, NULL);
+	/* adaptive: the critical sections are a few dozen instructions, and a
+	 * submitter that finds the writer holding the lock does better to spin
+	 * briefly than to sleep in the kernel */
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&log->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1096,9 +1337,13 @@ int audit_open(const struct audit_config *cfg, struct audit_log **out)
 	log->qcap = cfg->queue_limit ? cfg->queue_limit : 65536;
 	log->qsize = log->qcap + 16; /* slack for the log's own records */
 	log->q = calloc(log->qsize, sizeof(*log->q));
-	log->wcap = BATCH_MAX_BYTES + 2 * (AUDIT_LINE_MAX + 1);
-	log->wbuf = malloc(log->wcap);
-	if (!log->q || !log->wbuf)
+	/* enough for the records that gather while the writer waits for the
+	 * core or the disk; a line that does not fit is allocated on its own */
+	log->arena_cap = log->qcap < ARENA_MAX / ARENA_PER_RECORD ? log->qcap * ARENA_PER_RECORD : ARENA_MAX;
+	if (log->arena_cap < ARENA_MIN)
+		log->arena_cap = ARENA_MIN;
+	log->arena = malloc(log->arena_cap);
+	if (!log->q || !log->arena)
 		goto fail;
 	char err[512];
 	r = audit_key_load(cfg->key_path, true, &log->key, err, sizeof(err));
@@ -1122,7 +1367,6 @@ int audit_open(const struct audit_config *cfg, struct audit_log **out)
 	r = recover(log);
 	if (r < 0)
 		goto fail;
-	log->last_sync_us = mono_us();
 
 	/* the writer takes no signal: they belong to the caller's threads, and a
 	 * blocked SIGXFSZ turns an over-limit write into EFBIG instead of death */

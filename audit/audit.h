@@ -102,7 +102,9 @@ struct audit_config {
 	uint64_t rotate_bytes;              /* 0 = never by size */
 	unsigned rotate_seconds;            /* 0 = never by age */
 	int fail_open;                      /* 1: `fail = open`; the default 0 fails closed */
-	size_t queue_limit;                 /* records queued, not yet written; 0 = 65536 */
+	size_t queue_limit;                 /* records queued, not yet written; 0 = 65536. The queue's memory,
+					     * about 80 bytes a record plus a ring of 2 KB a record (8 KB..8 MB)
+					     * for their lines, is allocated and touched by audit_open */
 };
 
 struct audit_log;

@@ -16,21 +16,6 @@ void audit_buf_init(struct audit_buf *b, char *p, size_t cap)
 	b->overflow = false;
 }
 
-void audit_buf_put(struct audit_buf *b, const void *s, size_t n)
-{
-	if (b->overflow || n > b->cap - b->len) {
-		b->overflow = true;
-		return;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-void audit_buf_puts(struct audit_buf *b, const char *s)
-{
-	audit_buf_put(b, s, strlen(s));
-}
-
 void audit_buf_printf(struct audit_buf *b, const char *fmt, ...)
 {
 	if (b->overflow)
@@ -46,23 +31,6 @@ void audit_buf_printf(struct audit_buf *b, const char *fmt, ...)
 		return;
 	}
 	b->len += (size_t)n;
-}
-
-void audit_buf_u64(struct audit_buf *b, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-	do {
-		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	audit_buf_put(b, tmp + sizeof(tmp) - n, n);
-}
-
-void audit_buf_kv_u64_n(struct audit_buf *b, const char *lit, size_t litlen, uint64_t v)
-{
-	audit_buf_put(b, lit, litlen);
-	audit_buf_u64(b, v);
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one
@@ -103,6 +71,20 @@ static const uint8_t plain[256] = {
 	[0x20] = 1, [0x21] = 1, /* 0x22 '"' */ [0x23 ... 0x5b] = 1, /* 0x5c '\\' */ [0x5d ... 0x7e] = 1,
 };
 
+/* True if none of the 8 bytes of w needs escaping (all are in plain[]).
+ * Word-at-a-time tests for a byte below 0x20, above 0x7e, '"' or '\\':
+ * they may flag a plain byte after a special one (a borrow or carry), never
+ * miss one; a flagged word goes through the table byte by byte. */
+static inline bool plain8(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t ctl = (w - ones * 0x20) & ~w;
+	uint64_t high = (w + ones) | w;
+	uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+	uint64_t quote = (q - ones) & ~q, bslash = (bs - ones) & ~bs;
+	return ((ctl | high | quote | bslash) & highs) == 0;
+}
+
 void audit_buf_json_strn(struct audit_buf *b, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -111,6 +93,13 @@ void audit_buf_json_strn(struct audit_buf *b, const char *str, size_t n)
 	while (i < n && !b->overflow) {
 		/* fast path: copy the run of plain printable ASCII in one go */
 		size_t run0 = i;
+		while (i + 8 <= n) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (!plain8(w))
+				break;
+			i += 8;
+		}
 		while (i < n && plain[s[i]])
 			i++;
 		if (i > run0)

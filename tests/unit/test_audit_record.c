@@ -160,6 +160,49 @@ static void ipv6_address_and_result_record(void **state)
 	assert_int_equal(audit_format_body(&bad, "gw1", 1, &b), -EINVAL);
 }
 
+/* How one byte among plain ASCII is written (a lone byte >= 0x80 is not UTF-8). */
+static void escape_one(unsigned c, char *out, size_t cap)
+{
+	if (c == '"' || c == '\\')
+		snprintf(out, cap, "\\%c", c);
+	else if (c == '\n')
+		snprintf(out, cap, "\\n");
+	else if (c == '\r')
+		snprintf(out, cap, "\\r");
+	else if (c == '\t')
+		snprintf(out, cap, "\\t");
+	else if (c < 0x20 || c == 0x7f)
+		snprintf(out, cap, "\\u%04x", c);
+	else if (c >= 0x80)
+		snprintf(out, cap, "\\ufffd");
+	else
+		snprintf(out, cap, "%c", c);
+}
+
+static void every_byte_at_every_offset_is_escaped(void **state)
+{
+	/* the escaper skips plain text 8 bytes at a time: a byte that needs
+	 * escaping must be caught wherever it sits in (or after) such a word */
+	(void)state;
+	const char plain[] = "abcdefghijklmnopqrstuvwxyz0123456789 ~!#";
+	size_t n = sizeof(plain) - 1;
+	for (size_t pos = 0; pos < n; pos++) {
+		for (unsigned c = 0; c < 256; c++) {
+			char in[64], out[128], want[128], esc[16];
+			memcpy(in, plain, n);
+			in[pos] = (char)c;
+			escape_one(c, esc, sizeof(esc));
+			snprintf(want, sizeof(want), "\"%.*s%s%s\"", (int)pos, plain, esc, plain + pos + 1);
+			struct audit_buf b;
+			audit_buf_init(&b, out, sizeof(out));
+			audit_buf_json_strn(&b, in, n);
+			assert_false(b.overflow);
+			if (b.len != strlen(want) || memcmp(out, want, b.len) != 0)
+				fail_msg("byte 0x%02x at %zu: %.*s, want %s", c, pos, (int)b.len, out, want);
+		}
+	}
+}
+
 static void buffer_overflow_is_reported(void **state)
 {
 	(void)state;
@@ -234,6 +277,7 @@ int main(void)
 		cmocka_unit_test(bacnet_target_and_values),
 		cmocka_unit_test(modbus_coils_and_mask_write),
 		cmocka_unit_test(ipv6_address_and_result_record),
+		cmocka_unit_test(every_byte_at_every_offset_is_escaped),
 		cmocka_unit_test(buffer_overflow_is_reported),
 		cmocka_unit_test(time_round_trip),
 		cmocka_unit_test(line_parser_classifies),

@@ -30,11 +30,13 @@ struct mb_dir {
  * cache lines instead of one per slot. */
 #define MB_PENDING 8
 #define MB_PAIR_TARGETS 2 /* targets kept decoded; a request with more is decoded again */
+/* used (0 free, 1 waiting, 2 tried for the response at hand) | request direction << 8 |
+ * transaction id << 16: one compare finds a waiting request of the other direction. */
+#define MB_TAG(used, dir, tid) ((uint32_t)(used) | (uint32_t)(dir) << 8 | (uint32_t)(tid) << 16)
+#define MB_TAG_USED(tag) ((tag) & 0xFFu)
 struct mb_match {
-	uint8_t used;             /* 0 free, 1 waiting, 2 tried for the response at hand */
-	uint8_t dir;              /* the direction the request travelled */
-	uint16_t tid;
-	uint64_t frame;
+	uint32_t tag[MB_PENDING];
+	uint64_t frame[MB_PENDING];
 };
 struct mb_pending {
 	uint8_t op;
@@ -50,7 +52,7 @@ struct mb_pending {
 struct mb_flow {
 	struct mb_dir d[2];
 	uint8_t next_slot;
-	struct mb_match match[MB_PENDING];
+	struct mb_match match;
 	uint8_t partial[2][MODBUS_MAX_ADU]; /* a partial ADU per direction (d[].pend_len bytes) */
 	struct mb_pending pend[MB_PENDING];
 };
@@ -150,8 +152,14 @@ static int slot_request(struct cap_engine *e, const struct mb_pending *s)
  * twice, leave several candidates: the oldest that the response answers is taken, and only when
  * none does is the response reported against the oldest. A gap clears the table (the request a
  * response answers may be among the lost bytes). Returns the response's result. */
+static void match_set_used(struct mb_match *mt, int i, unsigned used)
+{
+	mt->tag[i] = (mt->tag[i] & ~0xFFu) | used;
+}
+
 static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t *adu, size_t len, uint64_t *req_frame)
 {
+	struct mb_match *mt = &m->match;
 	uint16_t tid = e->req.raw.modbus.tid;
 	int first = -1;
 	uint64_t an = 0, first_an = 0;
@@ -160,10 +168,8 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 		unsigned i = m->next_slot; /* the oldest when all are used */
 		struct mb_pending *slot = &m->pend[i];
 		m->next_slot = (uint8_t)((i + 1) % MB_PENDING);
-		m->match[i].used = 1;
-		m->match[i].dir = (uint8_t)dir;
-		m->match[i].tid = tid;
-		m->match[i].frame = e->st.packets;
+		mt->tag[i] = MB_TAG(1, dir, tid);
+		mt->frame[i] = e->st.packets;
 		slot->len = (uint16_t)len;
 		memcpy(slot->adu, adu, len);
 		/* Keep the decoded request too (cheaper than decoding it again), its borrowed
@@ -182,23 +188,27 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 		}
 		return BMS_OK;
 	}
+	const uint32_t want = MB_TAG(1, !dir, tid);
 	for (;;) {
+		unsigned cand = 0;
 		int best = -1;
-		for (int i = 0; i < MB_PENDING; i++) {
-			const struct mb_match *c = &m->match[i];
-			if (c->used == 1 && c->tid == tid && c->dir != dir && (best < 0 || c->frame < m->match[best].frame))
+		for (int i = 0; i < MB_PENDING; i++)
+			cand |= (unsigned)(mt->tag[i] == want) << i;
+		for (; cand != 0; cand &= cand - 1) {
+			int i = __builtin_ctz(cand);
+			if (best < 0 || mt->frame[i] < mt->frame[best])
 				best = i;
 		}
 		if (best < 0)
 			break;
-		m->match[best].used = 2; /* tried for this response */
+		match_set_used(mt, best, 2); /* tried for this response */
 		if (slot_request(e, &m->pend[best]) != 0)
 			continue;
 		if (modbus_check_response(&e->paired, &e->req, &an) == BMS_OK) {
 			for (int i = 0; i < MB_PENDING; i++)
-				if (m->match[i].used == 2)
-					m->match[i].used = i == best ? 0 : 1;
-			*req_frame = m->match[best].frame;
+				if (MB_TAG_USED(mt->tag[i]) == 2)
+					match_set_used(mt, i, i == best ? 0 : 1);
+			*req_frame = mt->frame[best];
 			e->req.anomalies |= an;
 			modbus_pair_response(&e->paired, &e->req);
 			return BMS_OK;
@@ -209,12 +219,12 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 		}
 	}
 	for (int i = 0; i < MB_PENDING; i++)
-		if (m->match[i].used == 2)
-			m->match[i].used = 1;
+		if (MB_TAG_USED(mt->tag[i]) == 2)
+			match_set_used(mt, i, 1);
 	if (first < 0)
 		return BMS_OK;
-	m->match[first].used = 0;
-	*req_frame = m->match[first].frame;
+	match_set_used(mt, first, 0);
+	*req_frame = mt->frame[first];
 	e->req.anomalies |= first_an;
 	return BMS_MALFORMED;
 }
@@ -294,7 +304,7 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 	d->events |= map_reasm_events(events);
 	if (events & (REASM_EV_GAP | REASM_EV_MEMCAP)) {
 		for (int i = 0; i < MB_PENDING; i++)
-			m->match[i].used = 0;
+			match_set_used(&m->match, i, 0);
 		if (d->pend_len > 0) {
 			/* The rest of this ADU was lost: report what there was. The gap stays
 			 * pending too: the next whole PDU also follows lost bytes. */

@@ -43,6 +43,7 @@ struct reasm {
 	struct reasm_flow **buckets; /* owned */
 	size_t nbuckets;             /* a power of two */
 	struct reasm_flow *lru_head, *lru_tail;
+	struct reasm_flow *last; /* borrowed: the flow of the previous segment (cleared when it closes) */
 	struct reasm_stats st;
 };
 
@@ -125,7 +126,8 @@ static void hist_put(const struct reasm *r, struct stream *s, uint32_t seq, cons
 	size_t pos = (uint32_t)(seq + off) & (cap - 1);
 	size_t first = cap - pos < n ? cap - pos : n;
 	memcpy(s->hist + pos, data + off, first);
-	memcpy(s->hist, data + off + first, n - first);
+	if (n > first) /* wrapped around the ring */
+		memcpy(s->hist, data + off + first, n - first);
 	s->hist_len = s->hist_len + len > cap ? cap : s->hist_len + len;
 }
 
@@ -335,6 +337,8 @@ static void flow_close(struct reasm *r, struct reasm_flow *f, unsigned why)
 		pp = &(*pp)->hnext;
 	*pp = f->hnext;
 	lru_unlink(r, f);
+	if (r->last == f)
+		r->last = NULL;
 	r->st.flows_now--;
 	free(f);
 }
@@ -392,13 +396,21 @@ fail:
 int reasm_tcp(struct reasm *r, const struct reasm_key *key, uint32_t seq, uint32_t ack, uint8_t flags,
 	      const uint8_t *data, size_t len)
 {
-	uint32_t h = key_hash(key);
+	uint32_t h;
 	struct reasm_flow *f;
 	int dir = -1;
 
-	for (f = r->buckets[h & (r->nbuckets - 1)]; f != NULL; f = f->hnext)
-		if (f->hash == h && (dir = key_dir(&f->key, key)) >= 0)
-			break;
+	/* A request and its response usually follow each other: try the previous segment's flow
+	 * before hashing (keys are unique in the table, so the answer is the same). */
+	if (r->last != NULL && (dir = key_dir(&r->last->key, key)) >= 0) {
+		f = r->last;
+		h = f->hash;
+	} else {
+		h = key_hash(key);
+		for (f = r->buckets[h & (r->nbuckets - 1)]; f != NULL; f = f->hnext)
+			if (f->hash == h && (dir = key_dir(&f->key, key)) >= 0)
+				break;
+	}
 	int pure_syn = (flags & (CAP_TCP_SYN | CAP_TCP_ACK)) == CAP_TCP_SYN;
 	if (f != NULL && pure_syn && f->s[dir].init && !(f->s[dir].has_syn && f->s[dir].syn_seq == seq)) {
 		/* A new connection on the same ports: the old one is over. */
@@ -416,6 +428,7 @@ int reasm_tcp(struct reasm *r, const struct reasm_key *key, uint32_t seq, uint32
 		lru_unlink(r, f);
 		lru_push(r, f);
 	}
+	r->last = f;
 
 	struct stream *s = &f->s[dir], *o = &f->s[!dir];
 	if ((flags & CAP_TCP_ACK) && o->init) {

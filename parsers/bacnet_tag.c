@@ -8,7 +8,7 @@
 #include "parsers/bacnet.h"
 #include "parsers/bacnet_tag.h"
 
-int bacnet_tag_read(struct bms_cursor *c, struct bacnet_tag *t)
+int bacnet_tag_read_general(struct bms_cursor *c, struct bacnet_tag *t)
 {
 	struct bms_cursor k = *c; /* work on a copy: the caller's cursor moves only on success */
 	uint8_t octet, ext;

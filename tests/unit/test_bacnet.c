@@ -90,6 +90,38 @@ static void tag_failures_leave_cursor(void **state)
 	}
 }
 
+/* The inline reader (one-octet headers) and the general one agree on every first octet and
+ * every length, content and failure: the inline one is only a shortcut. */
+static void tag_read_inline_matches_general(void **state)
+{
+	(void)state;
+	uint8_t b[12];
+
+	for (unsigned first = 0; first < 256; first++) {
+		for (size_t n = 0; n <= sizeof(b); n++) {
+			for (unsigned fill = 0; fill < 2; fill++) {
+				struct bms_cursor c1, c2;
+				struct bacnet_tag t1, t2;
+				int r1, r2;
+
+				b[0] = (uint8_t)first;
+				for (size_t i = 1; i < sizeof(b); i++)
+					b[i] = fill ? (uint8_t)(0xFE - i) : (uint8_t)i;
+				bms_cursor_init(&c1, b, n);
+				bms_cursor_init(&c2, b, n);
+				memset(&t1, 0x5A, sizeof(t1));
+				memset(&t2, 0x5A, sizeof(t2));
+				r1 = bacnet_tag_read(&c1, &t1);
+				r2 = bacnet_tag_read_general(&c2, &t2);
+				assert_int_equal(r1, r2);
+				assert_int_equal(c1.off, c2.off);
+				if (r1 == 0)
+					assert_memory_equal(&t1, &t2, sizeof(t1));
+			}
+		}
+	}
+}
+
 static void tag_nesting_limit(void **state)
 {
 	(void)state;
@@ -394,6 +426,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tag_forms),
 		cmocka_unit_test(tag_failures_leave_cursor),
+		cmocka_unit_test(tag_read_inline_matches_general),
 		cmocka_unit_test(tag_nesting_limit),
 		cmocka_unit_test(tag_values),
 		cmocka_unit_test(encode_error_write_access_denied),

@@ -90,7 +90,7 @@ static void put_address(struct audit_buf *b, const struct bms_identity *id)
 	audit_buf_json_str(b, out);
 }
 
-static void put_peer(struct audit_buf *b, const struct bms_identity *id)
+static void put_peer_fields(struct audit_buf *b, const struct bms_identity *id)
 {
 	/* subject and role are fixed-size arrays: never read past them even if unterminated */
 	audit_buf_lit(b, ",\"peer\":{\"subject\":");
@@ -107,6 +107,68 @@ static void put_peer(struct audit_buf *b, const struct bms_identity *id)
 	audit_buf_lit(b, ",\"address\":");
 	put_address(b, id);
 	audit_buf_puts(b, id->authenticated ? ",\"authenticated\":true}" : ",\"authenticated\":false}");
+}
+
+/* The peer object of the last identity this thread formatted. A connection's
+ * records all carry the same one, and escaping its subject, the hex of its
+ * fingerprint and its address are a third of a record's formatting. It is
+ * used again only when every field it is made of is equal (compared, not
+ * trusted by pointer: the caller may reuse or change its struct). */
+#define PEER_CACHE_MAX 640
+static __thread struct {
+	bool valid;
+	struct bms_identity id; /* the fields put_peer_fields reads; the rest zero */
+	size_t len;
+	char json[PEER_CACHE_MAX];
+} peer_cache;
+
+/* Copies of the fields put_peer_fields reads, everything else zero, so that
+ * two identities that format alike compare equal with memcmp. */
+static void peer_key(const struct bms_identity *id, struct bms_identity *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->authenticated = id->authenticated;
+	memcpy(key->subject, id->subject, strnlen(id->subject, sizeof(id->subject)));
+	memcpy(key->role, id->role, strnlen(id->role, sizeof(id->role)));
+	key->has_fingerprint = id->has_fingerprint;
+	if (id->has_fingerprint)
+		memcpy(key->fingerprint, id->fingerprint, sizeof(key->fingerprint));
+	key->addr_len = id->addr_len <= sizeof(key->addr) ? id->addr_len : sizeof(key->addr);
+	memcpy(&key->addr, &id->addr, key->addr_len);
+}
+
+static bool peer_cached(const struct bms_identity *id)
+{
+	const struct bms_identity *c = &peer_cache.id;
+	if (!peer_cache.valid || c->authenticated != id->authenticated || c->has_fingerprint != id->has_fingerprint ||
+	    c->addr_len != id->addr_len)
+		return false;
+	size_t sl = strnlen(id->subject, sizeof(id->subject)), rl = strnlen(id->role, sizeof(id->role));
+	/* the cached copies are zero after their text: equal lengths follow from equal bytes and a zero */
+	return (sl == sizeof(c->subject) || c->subject[sl] == '\0') && memcmp(c->subject, id->subject, sl) == 0 &&
+	       (rl == sizeof(c->role) || c->role[rl] == '\0') && memcmp(c->role, id->role, rl) == 0 &&
+	       (!id->has_fingerprint || memcmp(c->fingerprint, id->fingerprint, sizeof(c->fingerprint)) == 0) &&
+	       (id->addr_len > sizeof(c->addr) || memcmp(&c->addr, &id->addr, id->addr_len) == 0);
+}
+
+static void put_peer(struct audit_buf *b, const struct bms_identity *id)
+{
+	if (peer_cached(id)) {
+		audit_buf_put(b, peer_cache.json, peer_cache.len);
+		return;
+	}
+	size_t start = b->len;
+	put_peer_fields(b, id);
+	size_t len = b->len - start;
+	peer_cache.valid = false;
+	/* an address shorter than its family field is read past its length: not cached */
+	if (b->overflow || len > sizeof(peer_cache.json) || id->addr_len > sizeof(id->addr) ||
+	    (id->addr_len != 0 && id->addr_len < sizeof(sa_family_t)))
+		return;
+	peer_key(id, &peer_cache.id);
+	memcpy(peer_cache.json, b->p + start, len);
+	peer_cache.len = len;
+	peer_cache.valid = true;
 }
 
 static void put_value(struct audit_buf *b, const struct bms_value *v)

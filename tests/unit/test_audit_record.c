@@ -203,6 +203,73 @@ static void every_byte_at_every_offset_is_escaped(void **state)
 	}
 }
 
+static void check_peer(const struct bms_identity *id, const char *want_addr)
+{
+	struct audit_event ev = { .kind = AUDIT_CONN_ACCEPTED, .peer = id };
+	char line[4096];
+	json_t *o = format_and_parse(&ev, line, sizeof(line));
+	json_t *p = json_object_get(o, "peer");
+	assert_string_equal(json_string_value(json_object_get(p, "subject")), id->subject);
+	assert_string_equal(json_string_value(json_object_get(p, "role")), id->role);
+	assert_string_equal(json_string_value(json_object_get(p, "address")), want_addr);
+	assert_int_equal(json_is_true(json_object_get(p, "authenticated")), id->authenticated);
+	json_t *fp = json_object_get(p, "fingerprint");
+	if (id->has_fingerprint) {
+		char hex[65];
+		audit_hex(id->fingerprint, 32, hex);
+		assert_string_equal(json_string_value(fp), hex);
+	} else {
+		assert_null(fp);
+	}
+	json_decref(o);
+}
+
+static void peer_of_each_record_is_its_own(void **state)
+{
+	/* the formatter reuses the last peer object when the identity is the same:
+	 * every field that differs must give a new one, and returning to an
+	 * identity must give its own again */
+	(void)state;
+	struct bms_identity base = { .authenticated = true, .has_fingerprint = true };
+	snprintf(base.subject, sizeof(base.subject), "CN=head-end-1,O=Site");
+	snprintf(base.role, sizeof(base.role), "operator");
+	memset(base.fingerprint, 0x5a, sizeof(base.fingerprint));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&base.addr;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(50123);
+	inet_pton(AF_INET, "10.1.2.3", &sin->sin_addr);
+	base.addr_len = sizeof(*sin);
+
+	struct bms_identity v[9];
+	const char *addr[9];
+	for (int i = 0; i < 9; i++) {
+		v[i] = base;
+		addr[i] = "10.1.2.3:50123";
+	}
+	snprintf(v[1].subject, sizeof(v[1].subject), "CN=head-end-1,O=Sit");   /* shorter */
+	snprintf(v[2].subject, sizeof(v[2].subject), "CN=head-end-1,O=Site2"); /* longer */
+	snprintf(v[3].role, sizeof(v[3].role), "operators");
+	v[4].fingerprint[31] ^= 1;
+	v[5].has_fingerprint = false;
+	v[6].authenticated = false;
+	((struct sockaddr_in *)&v[7].addr)->sin_port = htons(50124);
+	addr[7] = "10.1.2.3:50124";
+	v[8].addr_len = 0;
+	addr[8] = "";
+	/* base, then each variant after base and after itself */
+	for (int i = 0; i < 9; i++) {
+		check_peer(&base, addr[0]);
+		check_peer(&v[i], addr[i]);
+		check_peer(&v[i], addr[i]);
+	}
+	check_peer(&base, addr[0]);
+	/* the same struct changed in place between two records */
+	struct bms_identity w = base;
+	check_peer(&w, addr[0]);
+	w.subject[3] = 'X';
+	check_peer(&w, addr[0]);
+}
+
 static void buffer_overflow_is_reported(void **state)
 {
 	(void)state;
@@ -278,6 +345,7 @@ int main(void)
 		cmocka_unit_test(modbus_coils_and_mask_write),
 		cmocka_unit_test(ipv6_address_and_result_record),
 		cmocka_unit_test(every_byte_at_every_offset_is_escaped),
+		cmocka_unit_test(peer_of_each_record_is_its_own),
 		cmocka_unit_test(buffer_overflow_is_reported),
 		cmocka_unit_test(time_round_trip),
 		cmocka_unit_test(line_parser_classifies),

@@ -29,7 +29,7 @@ struct flow_text {
 	uint32_t ports;      /* sport << 16 | dport */
 	uint8_t used;
 	uint8_t len;
-	char s[50];          /* at most 43: "255.255.255.255:65535->255.255.255.255:65535" */
+	char s[50];          /* at most 43: "255.255.255.255:65535->255.255.255.255:65535", + 7 for put_u16 */
 } __attribute__((aligned(64)));
 #define FLOW_CACHE 1024
 
@@ -210,7 +210,25 @@ __attribute__((always_inline)) static inline char *put_u64(char *w, uint64_t v)
 	return w + n;
 }
 
+/* 0..65535 without a loop or a branch: the five digits are made whatever the value, then
+ * copied from the first significant one with a fixed 8-byte move (the bytes past the number
+ * land in free buffer space and are overwritten later). */
+__attribute__((always_inline)) static inline char *put_u16(char *w, uint16_t v)
+{
+	char d[16];
+	unsigned r = v % 10000u;
+	unsigned n = 1u + (v >= 10) + (v >= 100) + (v >= 1000) + (v >= 10000);
+
+	d[0] = (char)('0' + v / 10000u);
+	memcpy(d + 1, digit_pairs + 2 * (r / 100), 2);
+	memcpy(d + 3, digit_pairs + 2 * (r % 100), 2);
+	memcpy(w, d + 5 - n, 8);
+	return w + n;
+}
+
 #define PUT_KEY(w, lit, v) put_u64(PUT_LIT((w), lit), (v))
+/* For fields of at most 16 bits (the types say so where the macro is used). */
+#define PUT_KEY16(w, lit, v) put_u16(PUT_LIT((w), lit), (uint16_t)(v))
 
 /* "a.b.c.d:port" or "[v6]:port" at s (at least 56 bytes free); returns the end. */
 static char *put_endpoint(char *s, uint8_t ipver, const uint8_t *a, uint16_t port)
@@ -221,13 +239,13 @@ static char *put_endpoint(char *s, uint8_t ipver, const uint8_t *a, uint16_t por
 		*s++ = ']';
 	} else {
 		for (int i = 0; i < 4; i++) {
-			s = put_u32(s, a[i]);
+			s = put_u16(s, a[i]);
 			*s++ = '.';
 		}
 		s--;
 	}
 	*s++ = ':';
-	return put_u32(s, port);
+	return put_u16(s, port);
 }
 
 static char *put_flow(struct out *o, char *w, const struct cap_pdu *p)
@@ -383,19 +401,19 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 		else
 			w = PUT_LIT(w, "\",\"proto\":\"modbus\",\"dir\":\"response\"");
 		if (p->len >= MODBUS_MBAP_LEN) {
-			w = PUT_KEY(w, ",\"tid\":", m->tid);
-			w = PUT_KEY(w, ",\"unit\":", m->unit);
+			w = PUT_KEY16(w, ",\"tid\":", m->tid);
+			w = PUT_KEY16(w, ",\"unit\":", m->unit);
 		}
 		if (m->has_fc) {
-			w = PUT_KEY(w, ",\"fc\":", m->fc & 0x7F);
+			w = PUT_KEY16(w, ",\"fc\":", m->fc & 0x7F);
 			if (modbus_show_exception(m, p->result))
-				w = PUT_KEY(w, ",\"exception\":", m->exception);
+				w = PUT_KEY16(w, ",\"exception\":", m->exception);
 			if (m->has_addr)
-				w = PUT_KEY(w, ",\"addr\":", m->addr);
+				w = PUT_KEY16(w, ",\"addr\":", m->addr);
 			if (m->has_qty)
-				w = PUT_KEY(w, ",\"qty\":", m->qty);
+				w = PUT_KEY16(w, ",\"qty\":", m->qty);
 			else if (modbus_show_fifo(m, q->dir, p->result))
-				w = PUT_KEY(w, ",\"qty\":", m->fifo_count);
+				w = PUT_KEY16(w, ",\"qty\":", m->fifo_count);
 		}
 	} else {
 		const struct bacnet_fields *b = &q->raw.bacnet;
@@ -404,25 +422,25 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 		else
 			w = PUT_LIT(w, "\",\"proto\":\"bacnet\",\"dir\":\"response\"");
 		if (p->len >= 2)
-			w = PUT_KEY(w, ",\"bvlc\":", b->bvlc_function);
+			w = PUT_KEY16(w, ",\"bvlc\":", b->bvlc_function);
 		if (b->has_net_msg)
-			w = PUT_KEY(w, ",\"net_msg\":", b->net_msg_type);
+			w = PUT_KEY16(w, ",\"net_msg\":", b->net_msg_type);
 		if (b->has_apdu)
-			w = PUT_KEY(w, ",\"pdu_type\":", b->pdu_type);
+			w = PUT_KEY16(w, ",\"pdu_type\":", b->pdu_type);
 		if (b->has_service)
-			w = PUT_KEY(w, ",\"service\":", b->service);
+			w = PUT_KEY16(w, ",\"service\":", b->service);
 		if (b->has_invoke_id)
-			w = PUT_KEY(w, ",\"invoke_id\":", b->invoke_id);
+			w = PUT_KEY16(w, ",\"invoke_id\":", b->invoke_id);
 		if (q->ntargets > 0 && q->targets[0].space == BMS_SPACE_BACNET_OBJECT) {
 			const struct bms_target *t = &q->targets[0];
-			w = PUT_KEY(w, ",\"object_type\":", t->object_type);
+			w = PUT_KEY16(w, ",\"object_type\":", t->object_type);
 			w = PUT_KEY(w, ",\"instance\":", t->instance);
 			if (t->property != BMS_NO_INDEX)
 				w = PUT_KEY(w, ",\"property\":", t->property);
 			if (t->array_index != BMS_NO_INDEX)
 				w = PUT_KEY(w, ",\"array_index\":", t->array_index);
 			if (t->priority != 0)
-				w = PUT_KEY(w, ",\"priority\":", t->priority);
+				w = PUT_KEY16(w, ",\"priority\":", t->priority);
 		}
 	}
 	int anomalies = q->anomalies != 0 || p->cap_anomalies != 0;

@@ -21,6 +21,7 @@
 struct mb_dir {
 	uint16_t pend_len;
 	uint8_t resync;              /* looking for the start of a frame */
+	uint8_t kind;                /* 0 not known yet, 1 requests (to a server port), 2 responses */
 	unsigned events;             /* CAP_AN_* for the next PDU of this direction */
 };
 
@@ -229,15 +230,18 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 	return BMS_MALFORMED;
 }
 
-static void emit_modbus(struct cap_engine *e, struct reasm_flow *f, int dir, const uint8_t *adu, size_t len,
-			int malformed, uint64_t framer_an, unsigned cap_an)
+/* k and m: the flow's key and state (reasm_flow_key, reasm_flow_app), looked up once per delivery. */
+static void emit_modbus(struct cap_engine *e, const struct reasm_key *k, struct mb_flow *m, int dir,
+			const uint8_t *adu, size_t len, int malformed, uint64_t framer_an, unsigned cap_an)
 {
-	const struct reasm_key *k = reasm_flow_key(f);
 	struct cap_pdu p;
 	/* Direction 0 runs from the key's source to its destination. */
 	uint16_t sport = dir == 0 ? k->sport : k->dport;
 	uint16_t dport = dir == 0 ? k->dport : k->sport;
-	enum bms_dir bd = port_in(e->modbus_map, dport) ? BMS_DIR_REQUEST : BMS_DIR_RESPONSE;
+	struct mb_dir *d = &m->d[dir];
+	if (d->kind == 0) /* the ports of a direction never change: the bitmap is read once */
+		d->kind = port_in(e->modbus_map, dport) ? 1 : 2;
+	enum bms_dir bd = d->kind == 1 ? BMS_DIR_REQUEST : BMS_DIR_RESPONSE;
 
 	int r = modbus_decode(adu, len, bd, &e->req);
 	if (malformed || r != BMS_OK) {
@@ -246,7 +250,7 @@ static void emit_modbus(struct cap_engine *e, struct reasm_flow *f, int dir, con
 	}
 	p.req_frame = 0;
 	if (r == BMS_OK)
-		r = pair(e, reasm_flow_app(f), dir, adu, len, &p.req_frame);
+		r = pair(e, m, dir, adu, len, &p.req_frame);
 	p.frame = e->st.packets;
 	p.ts_sec = e->sec;
 	p.ts_usec = e->usec;
@@ -296,6 +300,7 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 {
 	struct cap_engine *e = user;
 	struct mb_flow *m = reasm_flow_app(f);
+	const struct reasm_key *k = reasm_flow_key(f);
 	struct mb_dir *d = &m->d[dir];
 	size_t off = 0, flen;
 	uint64_t an;
@@ -308,7 +313,7 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 		if (d->pend_len > 0) {
 			/* The rest of this ADU was lost: report what there was. The gap stays
 			 * pending too: the next whole PDU also follows lost bytes. */
-			emit_modbus(e, f, dir, m->partial[dir], d->pend_len, 1, 0, d->events | CAP_AN_TCP_GAP);
+			emit_modbus(e, k, m, dir, m->partial[dir], d->pend_len, 1, 0, d->events | CAP_AN_TCP_GAP);
 			d->pend_len = 0;
 		}
 		d->resync = 1;
@@ -328,9 +333,9 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 		}
 		take_events(d, &cap_an);
 		if (r == BMS_OK && flen == d->pend_len) {
-			emit_modbus(e, f, dir, m->partial[dir], flen, 0, 0, cap_an);
+			emit_modbus(e, k, m, dir, m->partial[dir], flen, 0, 0, cap_an);
 		} else {
-			emit_modbus(e, f, dir, m->partial[dir], d->pend_len, 1, an, cap_an);
+			emit_modbus(e, k, m, dir, m->partial[dir], d->pend_len, 1, an, cap_an);
 			d->resync = 1;
 		}
 		d->pend_len = 0;
@@ -352,7 +357,7 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 		enum bms_parse_result r = modbus_frame(data + off, len - off, &flen, &an);
 		if (r == BMS_OK && flen > 0 && flen <= len - off) {
 			take_events(d, &cap_an);
-			emit_modbus(e, f, dir, data + off, flen, 0, 0, cap_an);
+			emit_modbus(e, k, m, dir, data + off, flen, 0, 0, cap_an);
 			off += flen;
 			continue;
 		}
@@ -364,7 +369,7 @@ static void mb_data(void *user, struct reasm_flow *f, int dir, const uint8_t *da
 		/* Bytes that can never frame: one malformed record, then look for the next frame. */
 		size_t n = len - off < MODBUS_MAX_ADU ? len - off : MODBUS_MAX_ADU;
 		take_events(d, &cap_an);
-		emit_modbus(e, f, dir, data + off, n, 1, an, cap_an);
+		emit_modbus(e, k, m, dir, data + off, n, 1, an, cap_an);
 		d->resync = 1;
 		off++;
 	}
@@ -374,6 +379,7 @@ static void mb_close(void *user, struct reasm_flow *f, unsigned why)
 {
 	struct cap_engine *e = user;
 	struct mb_flow *m = reasm_flow_app(f);
+	const struct reasm_key *k = reasm_flow_key(f);
 	unsigned cap_an;
 
 	(void)why;
@@ -382,7 +388,7 @@ static void mb_close(void *user, struct reasm_flow *f, unsigned why)
 		if (d->pend_len == 0)
 			continue;
 		take_events(d, &cap_an);
-		emit_modbus(e, f, dir, m->partial[dir], d->pend_len, 1, 0, cap_an | CAP_AN_STREAM_TRUNCATED);
+		emit_modbus(e, k, m, dir, m->partial[dir], d->pend_len, 1, 0, cap_an | CAP_AN_STREAM_TRUNCATED);
 		d->pend_len = 0;
 	}
 }

@@ -23,6 +23,7 @@ struct mb_dir {
 	uint8_t resync;              /* looking for the start of a frame */
 	uint8_t kind;                /* 0 not known yet, 1 requests (to a server port), 2 responses */
 	unsigned events;             /* CAP_AN_* for the next PDU of this direction */
+	uint8_t sink_scratch[CAP_FLOW_SCRATCH]; /* cap_pdu.flow_scratch */
 };
 
 /* A request waiting for its response, kept as bytes and decoded again when the response comes:
@@ -264,6 +265,7 @@ static void emit_modbus(struct cap_engine *e, const struct reasm_key *k, struct 
 	p.req = &e->req;
 	p.bytes = adu;
 	p.len = len;
+	p.flow_scratch = d->sink_scratch;
 	e->st.modbus_pdus++;
 	if (r != BMS_OK)
 		e->st.malformed++;
@@ -442,6 +444,7 @@ static void udp_bacnet(struct cap_engine *e, const struct cap_packet *pk)
 	p.req = &e->req;
 	p.bytes = pk->payload;
 	p.len = pk->payload_len;
+	p.flow_scratch = NULL;
 	e->st.bacnet_pdus++;
 	if (p.result != BMS_OK)
 		e->st.malformed++;

@@ -38,7 +38,12 @@ struct cap_pdu {
 	const struct bms_request *req; /* borrowed for the call */
 	const uint8_t *bytes;        /* the ADU or datagram, borrowed for the call */
 	size_t len;
+	/* CAP_FLOW_SCRATCH bytes that stay with this PDU's TCP flow and direction, zeroed when
+	 * the flow starts, for the sink's own use (decode keeps the flow's text there, in a cache
+	 * line the engine has just touched); NULL for UDP. */
+	void *flow_scratch;
 };
+#define CAP_FLOW_SCRATCH 64
 
 typedef void (*cap_sink_fn)(void *user, const struct cap_pdu *pdu);
 

@@ -32,10 +32,9 @@ struct mb_dir {
  * cache lines instead of one per slot. */
 #define MB_PENDING 8
 #define MB_PAIR_TARGETS 2 /* targets kept decoded; a request with more is decoded again */
-/* used (0 free, 1 waiting, 2 tried for the response at hand) | request direction << 8 |
+/* used (0 free, 1 waiting) | request direction << 8 |
  * transaction id << 16: one compare finds a waiting request of the other direction. */
 #define MB_TAG(used, dir, tid) ((uint32_t)(used) | (uint32_t)(dir) << 8 | (uint32_t)(tid) << 16)
-#define MB_TAG_USED(tag) ((tag) & 0xFFu)
 struct mb_match {
 	uint32_t tag[MB_PENDING];
 	uint64_t frame[MB_PENDING];
@@ -190,26 +189,23 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 		}
 		return BMS_OK;
 	}
+	/* The waiting requests of the other direction with this transaction id, tried oldest first. */
 	const uint32_t want = MB_TAG(1, !dir, tid);
-	for (;;) {
-		unsigned cand = 0;
+	unsigned cand = 0;
+	for (int i = 0; i < MB_PENDING; i++)
+		cand |= (unsigned)(mt->tag[i] == want) << i;
+	while (cand != 0) {
 		int best = -1;
-		for (int i = 0; i < MB_PENDING; i++)
-			cand |= (unsigned)(mt->tag[i] == want) << i;
-		for (; cand != 0; cand &= cand - 1) {
-			int i = __builtin_ctz(cand);
+		for (unsigned c = cand; c != 0; c &= c - 1) {
+			int i = __builtin_ctz(c);
 			if (best < 0 || mt->frame[i] < mt->frame[best])
 				best = i;
 		}
-		if (best < 0)
-			break;
-		match_set_used(mt, best, 2); /* tried for this response */
+		cand &= ~(1u << best);
 		if (slot_request(e, &m->pend[best]) != 0)
 			continue;
 		if (modbus_check_response(&e->paired, &e->req, &an) == BMS_OK) {
-			for (int i = 0; i < MB_PENDING; i++)
-				if (MB_TAG_USED(mt->tag[i]) == 2)
-					match_set_used(mt, i, i == best ? 0 : 1);
+			match_set_used(mt, best, 0);
 			*req_frame = mt->frame[best];
 			e->req.anomalies |= an;
 			modbus_pair_response(&e->paired, &e->req);
@@ -220,9 +216,6 @@ static int pair(struct cap_engine *e, struct mb_flow *m, int dir, const uint8_t 
 			first_an = an;
 		}
 	}
-	for (int i = 0; i < MB_PENDING; i++)
-		if (MB_TAG_USED(mt->tag[i]) == 2)
-			match_set_used(mt, i, 1);
 	if (first < 0)
 		return BMS_OK;
 	match_set_used(mt, first, 0);

@@ -762,7 +762,7 @@ enum fc_kind { FC_PUBLIC, FC_USER, FC_RESERVED, FC_UNASSIGNED, FC_INVALID };
  * is reserved and used for exception responses)"; function code 0 is not valid.
  * Spec 5: user-defined codes are "65 to 72 and from 100 to 110 decimal"; Annex A
  * reserves 9, 10, 13, 14, 41, 42, 90, 91, 125, 126 and 127 (legacy and vendor use). */
-static enum fc_kind fc_kind(uint8_t fc)
+static enum fc_kind fc_kind_rule(uint8_t fc)
 {
 	switch (fc) {
 	case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8:
@@ -784,9 +784,8 @@ static enum fc_kind fc_kind(uint8_t fc)
 	return FC_UNASSIGNED;
 }
 
-enum bms_op modbus_fc_op(uint8_t fc)
+static enum bms_op fc_op_rule(uint8_t fc)
 {
-	fc &= 0x7F;
 	switch (fc) {
 	case 1: case 2: case 3: case 4: case 24: return BMS_OP_READ;
 	case 5: case 6: case 15: case 16: case 22: case 23: return BMS_OP_WRITE;
@@ -796,7 +795,27 @@ enum bms_op modbus_fc_op(uint8_t fc)
 	case 43: return BMS_OP_MANAGEMENT; /* 43/14 is refined to discovery by the decoder */
 	default: break;
 	}
-	return fc_kind(fc) == FC_USER ? BMS_OP_PRIVATE : BMS_OP_UNKNOWN;
+	return fc_kind_rule(fc) == FC_USER ? BMS_OP_PRIVATE : BMS_OP_UNKNOWN;
+}
+
+/* The two rules above as one table, made once at load: every PDU asks both, and a switch over
+ * function codes is an indirect jump that mispredicts whenever the code changes. */
+static uint8_t fc_table[128]; /* enum fc_kind | enum bms_op << 4 */
+
+__attribute__((constructor)) static void fc_table_init(void)
+{
+	for (unsigned fc = 0; fc < 128; fc++)
+		fc_table[fc] = (uint8_t)(fc_kind_rule((uint8_t)fc) | fc_op_rule((uint8_t)fc) << 4);
+}
+
+static enum fc_kind fc_kind(uint8_t fc)
+{
+	return fc >= 128 ? FC_INVALID : (enum fc_kind)(fc_table[fc] & 0x0F);
+}
+
+enum bms_op modbus_fc_op(uint8_t fc)
+{
+	return (enum bms_op)(fc_table[fc & 0x7F] >> 4);
 }
 
 /* Decodes the PDU after the function code; 0 or -1 (malformed, anomaly set). */

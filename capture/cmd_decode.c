@@ -231,9 +231,34 @@ __attribute__((always_inline)) static inline char *put_u16(char *w, uint16_t v)
 #endif
 }
 
+/* 0..255 from a table made at start: one load and one 4-byte store (the byte past the digits,
+ * the length, lands in free buffer space and is overwritten later). */
+struct u8_text {
+	char s[3];
+	uint8_t len;
+};
+static struct u8_text u8_texts[256];
+
+static void u8_texts_init(void)
+{
+	for (unsigned v = 0; v < 256; v++) {
+		char tmp[20];
+		char *d = fmt_u64(tmp, v);
+		u8_texts[v].len = (uint8_t)(tmp + 20 - d);
+		memcpy(u8_texts[v].s, d, u8_texts[v].len);
+	}
+}
+
+__attribute__((always_inline)) static inline char *put_u8(char *w, uint8_t v)
+{
+	memcpy(w, &u8_texts[v], 4);
+	return w + u8_texts[v].len;
+}
+
 #define PUT_KEY(w, lit, v) put_u64(PUT_LIT((w), lit), (v))
-/* For fields of at most 16 bits (the types say so where the macro is used). */
+/* For fields of at most 16 and 8 bits (the types say so where the macros are used). */
 #define PUT_KEY16(w, lit, v) put_u16(PUT_LIT((w), lit), (uint16_t)(v))
+#define PUT_KEY8(w, lit, v) put_u8(PUT_LIT((w), lit), (uint8_t)(v))
 
 /* "a.b.c.d:port" or "[v6]:port" at s (at least 56 bytes free); returns the end. */
 static char *put_endpoint(char *s, uint8_t ipver, const uint8_t *a, uint16_t port)
@@ -426,12 +451,12 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 			w = PUT_LIT(w, "\",\"proto\":\"modbus\",\"dir\":\"response\"");
 		if (p->len >= MODBUS_MBAP_LEN) {
 			w = PUT_KEY16(w, ",\"tid\":", m->tid);
-			w = PUT_KEY16(w, ",\"unit\":", m->unit);
+			w = PUT_KEY8(w, ",\"unit\":", m->unit);
 		}
 		if (m->has_fc) {
-			w = PUT_KEY16(w, ",\"fc\":", m->fc & 0x7F);
+			w = PUT_KEY8(w, ",\"fc\":", m->fc & 0x7F);
 			if (modbus_show_exception(m, p->result))
-				w = PUT_KEY16(w, ",\"exception\":", m->exception);
+				w = PUT_KEY8(w, ",\"exception\":", m->exception);
 			if (m->has_addr)
 				w = PUT_KEY16(w, ",\"addr\":", m->addr);
 			if (m->has_qty)
@@ -446,15 +471,15 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 		else
 			w = PUT_LIT(w, "\",\"proto\":\"bacnet\",\"dir\":\"response\"");
 		if (p->len >= 2)
-			w = PUT_KEY16(w, ",\"bvlc\":", b->bvlc_function);
+			w = PUT_KEY8(w, ",\"bvlc\":", b->bvlc_function);
 		if (b->has_net_msg)
-			w = PUT_KEY16(w, ",\"net_msg\":", b->net_msg_type);
+			w = PUT_KEY8(w, ",\"net_msg\":", b->net_msg_type);
 		if (b->has_apdu)
-			w = PUT_KEY16(w, ",\"pdu_type\":", b->pdu_type);
+			w = PUT_KEY8(w, ",\"pdu_type\":", b->pdu_type);
 		if (b->has_service)
-			w = PUT_KEY16(w, ",\"service\":", b->service);
+			w = PUT_KEY8(w, ",\"service\":", b->service);
 		if (b->has_invoke_id)
-			w = PUT_KEY16(w, ",\"invoke_id\":", b->invoke_id);
+			w = PUT_KEY8(w, ",\"invoke_id\":", b->invoke_id);
 		if (q->ntargets > 0 && q->targets[0].space == BMS_SPACE_BACNET_OBJECT) {
 			const struct bms_target *t = &q->targets[0];
 			w = PUT_KEY16(w, ",\"object_type\":", t->object_type);
@@ -464,7 +489,7 @@ static void write_json(struct out *o, const struct cap_pdu *p)
 			if (t->array_index != BMS_NO_INDEX)
 				w = PUT_KEY(w, ",\"array_index\":", t->array_index);
 			if (t->priority != 0)
-				w = PUT_KEY16(w, ",\"priority\":", t->priority);
+				w = PUT_KEY8(w, ",\"priority\":", t->priority);
 		}
 	}
 	int anomalies = q->anomalies != 0 || p->cap_anomalies != 0;
@@ -728,6 +753,7 @@ int cmd_decode(int argc, char **argv)
 	ctx->mode = OUT_TEXT;
 	ctx->out.f = stdout;
 	json_tails_init();
+	u8_texts_init();
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--json") == 0) {

@@ -8,10 +8,17 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "proxy/config.h"
 #include "proxy/tls.h"
 #include "proxy/txmap.h"
 
@@ -81,6 +88,44 @@ static X509 *make_cert(const char *cn)
 static void sign(X509 *c)
 {
 	assert_true(X509_sign(c, key, EVP_sha256()) > 0);
+}
+
+/* The guard's contexts release record buffers when a connection is idle (the memory of
+ * 1,000 idle connections depends on it); the tunnel's keep theirs (no allocation per record). */
+static void ctx_buffer_modes(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/bms-tlsctx.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct proxy_config *cfg = calloc(1, sizeof(*cfg));
+	assert_non_null(cfg);
+	snprintf(cfg->certificate, sizeof(cfg->certificate), "%s/c.pem", dir);
+	snprintf(cfg->key, sizeof(cfg->key), "%s/k.pem", dir);
+	snprintf(cfg->ca, sizeof(cfg->ca), "%s/c.pem", dir);
+	X509 *c = make_cert("ctx-test");
+	assert_true(X509_sign(c, key, EVP_sha256()) > 0);
+	FILE *f = fopen(cfg->certificate, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, c), 1);
+	fclose(f);
+	f = fopen(cfg->key, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+	char why[256] = "";
+	SSL_CTX *server = NULL, *client = NULL;
+	assert_int_equal(proxy_tls_ctx_new(cfg, true, &server, why, sizeof(why)), 0);
+	assert_int_equal(proxy_tls_ctx_new(cfg, false, &client, why, sizeof(why)), 0);
+	assert_true(SSL_CTX_get_mode(server) & SSL_MODE_RELEASE_BUFFERS);
+	assert_false(SSL_CTX_get_mode(client) & SSL_MODE_RELEASE_BUFFERS);
+	assert_int_equal(SSL_CTX_get_min_proto_version(server), TLS1_2_VERSION);
+	SSL_CTX_free(server);
+	SSL_CTX_free(client);
+	X509_free(c);
+	unlink(cfg->certificate);
+	unlink(cfg->key);
+	rmdir(dir);
+	free(cfg);
 }
 
 static void role_present(void **state)
@@ -235,6 +280,7 @@ static void txmap_never_reuses_a_reserved_id(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(ctx_buffer_modes),
 		cmocka_unit_test(role_present),
 		cmocka_unit_test(role_absent),
 		cmocka_unit_test(role_wrong_type_is_no_role),

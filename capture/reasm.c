@@ -204,9 +204,15 @@ static void drain(struct reasm *r, struct reasm_flow *f, int dir, int skip_all)
 	}
 }
 
+static int fits(const struct reasm *r, const struct reasm_flow *f, size_t len);
+
 static int seg_insert(struct reasm *r, struct reasm_flow *f, struct seg **at, uint32_t seq,
 		      const uint8_t *data, size_t len, struct seg **made)
 {
+	/* Checked per piece: a segment that fills several holes is stored as several pieces,
+	 * each with its own header, so the caller's check of the whole cannot bound them. */
+	if (!fits(r, f, len))
+		return -ENOSPC;
 	struct seg *g = malloc(sizeof(*g) + len);
 	if (g == NULL)
 		return -ENOMEM;
@@ -265,7 +271,7 @@ static void buffer_ooo(struct reasm *r, struct reasm_flow *f, int dir, uint32_t 
 	}
 	return;
 nomem:
-	/* Allocation failure is a memory limit too: drop and flag, as for the configured caps. */
+	/* Over a limit (or out of memory) part-way: drop the rest and flag, as for the caps. */
 	r->st.memcap_drops++;
 	s->pending |= REASM_EV_MEMCAP | REASM_EV_GAP;
 }

@@ -362,6 +362,35 @@ static void memory_limit_total(void **state)
 	reasm_free(ra);
 }
 
+/* A segment that fills several holes between buffered pieces is stored as several pieces, each
+ * with its own header: the limit holds for every piece, not only for the segment as a whole. */
+static void memory_limit_holds_for_each_piece(void **state)
+{
+	(void)state;
+	struct rec r;
+	/* pieces of 10 bytes cost 10 + 16; three held = 78. The 50-byte segment below passes a
+	 * whole-segment check (78 + 66 <= 150) but needs three new pieces (78 + 78 > 150). */
+	struct reasm *ra = mk(&r, 16, 150, 1 << 20);
+	struct reasm_key k = key_c2s(40000);
+	handshake(ra, k);
+	seg(ra, k, 1011, "AAAAAAAAAA"); /* hole 1001..1010 keeps everything buffered */
+	seg(ra, k, 1031, "BBBBBBBBBB");
+	seg(ra, k, 1051, "CCCCCCCCCC");
+	assert_int_equal(reasm_stats(ra)->bytes_now, 78);
+	seg(ra, k, 1021, "xxxxxxxxxxBBBBBBBBBByyyyyyyyyyCCCCCCCCCCzzzzzzzzzz");
+	assert_true(reasm_stats(ra)->bytes_peak <= 150);
+	assert_true(reasm_stats(ra)->bytes_now <= 150);
+	assert_int_equal(reasm_stats(ra)->memcap_drops, 1);
+	/* the pieces that fitted are delivered once the hole fills; the dropped one is a flagged gap */
+	seg(ra, k, 1001, "0123456789");
+	assert_int_equal(r.n[0], 60);
+	assert_memory_equal(r.got[0], "0123456789AAAAAAAAAAxxxxxxxxxxBBBBBBBBBByyyyyyyyyyCCCCCCCCCC", 60);
+	assert_true(r.ev[0][0] & REASM_EV_MEMCAP);
+	reasm_finish(ra);
+	assert_int_equal(reasm_stats(ra)->bytes_now, 0);
+	reasm_free(ra);
+}
+
 static void flow_table_limit(void **state)
 {
 	(void)state;
@@ -432,6 +461,7 @@ int main(void)
 		cmocka_unit_test(sequence_wraps),
 		cmocka_unit_test(memory_limit_per_flow),
 		cmocka_unit_test(memory_limit_total),
+		cmocka_unit_test(memory_limit_holds_for_each_piece),
 		cmocka_unit_test(flow_table_limit),
 		cmocka_unit_test(fin_rst_and_reuse),
 	};

@@ -388,10 +388,10 @@ int audit_wait(struct audit_log *log, uint64_t ticket)
 
 /* ---- file helpers (writer) ---- */
 
-static int write_all(int fd, const char *p, size_t n)
+static int writev_all(int fd, struct iovec *iov, size_t n)
 {
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = writev(fd, iov, (int)n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -399,10 +399,23 @@ static int write_all(int fd, const char *p, size_t n)
 		}
 		if (w == 0)
 			return -EIO;
-		p += w;
-		n -= (size_t)w;
+		while (n && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
 	}
 	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	struct iovec one = { .iov_base = (void *)(uintptr_t)p, .iov_len = n };
+	return n ? writev_all(fd, &one, 1) : 0;
 }
 
 static int sync_dir(const char *dir)
@@ -594,29 +607,6 @@ static void wrap_record(struct audit_log *log, struct qent *e)
 	memcpy(log->prev, leaf, AUDIT_PREV_BYTES);
 }
 
-static int writev_all(int fd, struct iovec *iov, size_t n)
-{
-	while (n) {
-		ssize_t w = writev(fd, iov, (int)n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (w == 0)
-			return -EIO;
-		while (n && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
 
 /* A group: the records written between two syncs (with sync_always; with an
  * interval, one write). What to restore if any part of it fails. */

@@ -278,6 +278,14 @@ static char *put_endpoint(char *s, uint8_t ipver, const uint8_t *a, uint16_t por
 	return put_u16(s, port);
 }
 
+/* "src:port->dst:port" at w; returns the end. */
+static char *put_flow_text(char *w, const struct cap_pdu *p)
+{
+	w = put_endpoint(w, p->ipver, p->src, p->sport);
+	w = PUT_LIT(w, "->");
+	return put_endpoint(w, p->ipver, p->dst, p->dport);
+}
+
 /* A TCP flow's text, kept in the engine's per-flow scratch (cap_pdu.flow_scratch). */
 struct flow_text_tcp {
 	uint8_t len;         /* 0: not made yet */
@@ -290,20 +298,13 @@ static char *put_flow(struct out *o, char *w, const struct cap_pdu *p)
 {
 	if (p->flow_scratch != NULL && p->ipver != 6) {
 		struct flow_text_tcp *t = p->flow_scratch;
-		if (t->len == 0) {
-			char *e = put_endpoint(t->s, 4, p->src, p->sport);
-			e = PUT_LIT(e, "->");
-			e = put_endpoint(e, 4, p->dst, p->dport);
-			t->len = (uint8_t)(e - t->s);
-		}
+		if (t->len == 0)
+			t->len = (uint8_t)(put_flow_text(t->s, p) - t->s);
 		memcpy(w, t->s, sizeof(t->s));
 		return w + t->len;
 	}
-	if (p->ipver == 6) {
-		w = put_endpoint(w, p->ipver, p->src, p->sport);
-		w = PUT_LIT(w, "->");
-		return put_endpoint(w, p->ipver, p->dst, p->dport);
-	}
+	if (p->ipver == 6)
+		return put_flow_text(w, p);
 	uint32_t src, dst, ports = (uint32_t)p->sport << 16 | p->dport;
 	memcpy(&src, p->src, 4);
 	memcpy(&dst, p->dst, 4);
@@ -311,10 +312,7 @@ static char *put_flow(struct out *o, char *w, const struct cap_pdu *p)
 	struct flow_text *t = &o->flows[(h ^ (h >> 29)) >> 54 & (FLOW_CACHE - 1)];
 
 	if (!t->used || t->src != src || t->dst != dst || t->ports != ports) {
-		char *e = put_endpoint(t->s, 4, p->src, p->sport);
-		e = PUT_LIT(e, "->");
-		e = put_endpoint(e, 4, p->dst, p->dport);
-		t->len = (uint8_t)(e - t->s);
+		t->len = (uint8_t)(put_flow_text(t->s, p) - t->s);
 		t->src = src;
 		t->dst = dst;
 		t->ports = ports;

@@ -204,7 +204,11 @@ static void drain(struct reasm *r, struct reasm_flow *f, int dir, int skip_all)
 	}
 }
 
-static int fits(const struct reasm *r, const struct reasm_flow *f, size_t len);
+static int fits(const struct reasm *r, const struct reasm_flow *f, size_t len)
+{
+	size_t cost = sizeof(struct seg) + len;
+	return f->bytes + cost <= r->cfg.max_flow_bytes && r->st.bytes_now + cost <= r->cfg.max_total_bytes;
+}
 
 static int seg_insert(struct reasm *r, struct reasm_flow *f, struct seg **at, uint32_t seq,
 		      const uint8_t *data, size_t len, struct seg **made)
@@ -274,12 +278,6 @@ nomem:
 	/* Over a limit (or out of memory) part-way: drop the rest and flag, as for the caps. */
 	r->st.memcap_drops++;
 	s->pending |= REASM_EV_MEMCAP | REASM_EV_GAP;
-}
-
-static int fits(const struct reasm *r, const struct reasm_flow *f, size_t len)
-{
-	size_t cost = sizeof(struct seg) + len;
-	return f->bytes + cost <= r->cfg.max_flow_bytes && r->st.bytes_now + cost <= r->cfg.max_total_bytes;
 }
 
 static void handle_data(struct reasm *r, struct reasm_flow *f, int dir, uint32_t seq, const uint8_t *data, size_t len)

@@ -104,9 +104,8 @@ int proxy_tls_ctx_new(const struct proxy_config *cfg, bool server, SSL_CTX **out
 	/* The guard's idle connections hold no record buffers, so 1000 idle peers stay small.
 	 * The tunnel carries a few head-end connections: it keeps its two record buffers
 	 * (about 34 KiB a connection) rather than allocate and free them for every record. */
-	if (server)
-		SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (server) {
+		SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 		/* No resumption: every connection presents its certificate and is checked against the
 		 * CRL of the moment, so a revoked controller cannot come back on an old session. */
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

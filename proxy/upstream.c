@@ -21,30 +21,6 @@
 #include "proxy/log.h"
 
 static void device_kick(struct gdevice *d);
-static void conn_reset(struct upconn *c, uint8_t result, uint8_t exc);
-
-/* Writes what conn_send gathered; on failure the connection ends like any other. */
-static void conn_flush(struct upconn *c)
-{
-	proxy_list_del(&c->dirty);
-	size_t n = c->pend_len;
-	c->pend_len = 0;
-	if (!n || c->state != UP_READY)
-		return;
-	int rc = proxy_out_write((uv_stream_t *)&c->tcp, &c->out, c->pend, n);
-	if (rc < 0) {
-		proxy_log_warn("device %s: write: %s", c->dev->conf->name, uv_strerror(rc));
-		conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
-	}
-}
-
-static void on_flush_check(uv_check_t *h)
-{
-	struct guard *g = h->data;
-	while (!proxy_list_empty(&g->dirty_conns))
-		conn_flush(proxy_container_of(g->dirty_conns.next, struct upconn, dirty));
-	uv_check_stop(h);
-}
 
 static void fail_queue(struct gdevice *d, uint8_t result, uint8_t exc)
 {
@@ -94,6 +70,29 @@ static void conn_reset(struct upconn *c, uint8_t result, uint8_t exc)
 		}
 	}
 	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+/* Writes what conn_send gathered; on failure the connection ends like any other. */
+static void conn_flush(struct upconn *c)
+{
+	proxy_list_del(&c->dirty);
+	size_t n = c->pend_len;
+	c->pend_len = 0;
+	if (!n || c->state != UP_READY)
+		return;
+	int rc = proxy_out_write((uv_stream_t *)&c->tcp, &c->out, c->pend, n);
+	if (rc < 0) {
+		proxy_log_warn("device %s: write: %s", c->dev->conf->name, uv_strerror(rc));
+		conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+	}
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+	struct guard *g = h->data;
+	while (!proxy_list_empty(&g->dirty_conns))
+		conn_flush(proxy_container_of(g->dirty_conns.next, struct upconn, dirty));
+	uv_check_stop(h);
 }
 
 static void conn_failed(struct upconn *c, int err)

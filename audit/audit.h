@@ -5,7 +5,8 @@
  * Merkle tree; the writer signs checkpoints (tree size, root, time) with
  * Ed25519 and writes them into the log as their own line type.
  *
- * Threads: one writer thread owns the file. audit_submit() formats the record
+ * Threads: one writer owns the file: the writer thread, or for a moment the
+ * caller of audit_flush() while that thread sleeps. audit_submit() formats the record
  * in the caller's thread (it copies everything it needs: the frame and the
  * policy may change as soon as it returns), queues it and returns at once. It
  * never waits for I/O; when the queue is full it returns -EAGAIN.
@@ -20,6 +21,12 @@
  *         each pending request with t < d          -> forward it
  *         if failing && !audit_fail_open(log)      -> refuse every pending request
  *         if failing && audit_fail_open(log)       -> forward every pending request
+ *
+ * An event loop that waits for its records saves the hand-off to the writer
+ * thread (two context switches a batch) with audit_queue() for the records of
+ * one loop iteration and one audit_flush() at its end: with an interval and
+ * the writer thread asleep, audit_flush() appends them itself, in the same
+ * order and by the same steps, and they are durable when it returns 1.
  *
  * "Durable" means: with sync_always, written and fdatasync'ed (the writer
  * batches: many pending records share one fdatasync); with an interval,
@@ -105,6 +112,8 @@ struct audit_config {
 	size_t queue_limit;                 /* records queued, not yet written; 0 = 65536. The queue's memory,
 					     * about 80 bytes a record plus a ring of 2 KB a record (8 KB..8 MB)
 					     * for their lines, is allocated and touched by audit_open */
+	unsigned inline_slow_us;            /* an audit_flush() write this slow (us) leaves writing to the
+					     * writer thread for 10 s; 0 = 5000 */
 };
 
 struct audit_log;
@@ -119,6 +128,20 @@ BMS_WUR int audit_open(const struct audit_config *cfg, struct audit_log **out);
  * -EAGAIN: queue full (counted; an AUDIT_LOG_DROPPED record says how many).
  * -EINVAL: bad event. -ESHUTDOWN: the log is closing. */
 BMS_WUR int audit_submit(struct audit_log *log, const struct audit_event *ev, uint64_t *ticket);
+
+/* As audit_submit(), but does not wake the writer thread: the caller must call
+ * audit_flush() before it waits for the ticket (an event loop: at the end of
+ * the iteration that queued it). */
+BMS_WUR int audit_queue(struct audit_log *log, const struct audit_event *ev, uint64_t *ticket);
+
+/* Has what is queued written. With an interval (not sync_always), the writer
+ * thread asleep, nothing else due (checkpoint, rotation, retry) and SIGXFSZ
+ * ignored, the caller's thread appends it with one writev and returns 1: the
+ * records are durable (audit_durable() says so; the completion fd does not).
+ * Otherwise it wakes the writer thread and returns 0 (the completion fd will
+ * tell). A failed write returns -errno: the log is failing, as when the writer
+ * thread fails, and the writer thread retries. Writes never fdatasync here. */
+int audit_flush(struct audit_log *log);
 
 /* An eventfd, readable when audit_durable() advanced or the failing state
  * changed. Non-blocking; owned by the log (do not close it). */

@@ -65,6 +65,13 @@
 #define LOUD_EVERY_US (10 * 1000000LL)
 /* Interval mode: how long the writer looks for more work before it sleeps. */
 #define SPIN_US 30
+/* Interval mode, audit_flush(): a write by the caller's thread that takes longer
+ * than this (the disk is slow or throttled) leaves the writing to the writer
+ * thread for INLINE_OFF_US, so that the caller's event loop does not stall twice. */
+#define INLINE_SLOW_US 5000
+#define INLINE_OFF_US (10 * 1000000LL)
+/* ... and it leaves a checkpoint due within this long to the writer thread */
+#define INLINE_CP_MARGIN_US 100000
 
 /* `,"prev":"<16 hex>"}` and the newline: the writer fills it in after the line. */
 #define SUFFIX_LEN (sizeof(",\"prev\":\"\"}\n") - 1 + 2 * AUDIT_PREV_BYTES)
@@ -107,6 +114,14 @@ struct audit_log {
 	uint64_t dropped;
 	bool stopping;
 	int writer_idle;      /* atomic: the writer sleeps (or is about to): a submitter must wake it */
+	/* audit_flush(): a caller's thread writes while the writer thread sleeps; the
+	 * writer thread keeps off the file and the tree until it is done */
+	bool inline_ok;              /* interval mode, and SIGXFSZ ignored (see audit_open) */
+	bool inline_busy;            /* a caller's thread is writing */
+	bool writer_waits_inline;    /* the writer thread woke and waits for that write to end */
+	int64_t inline_off_until;    /* after a slow inline write: the writer thread writes alone until then */
+	unsigned inline_slow_us;
+	struct group *inline_g;
 	pthread_t thread;
 	bool thread_started;
 	/* interval mode: a second thread fdatasyncs every sync_interval_ms, so
@@ -263,13 +278,10 @@ static size_t make_line(char *line, size_t cap, uint64_t seq, const char *body, 
 	return b.len;
 }
 
-/* Publishes a filled slot; wakes the writer if it sleeps. */
-static void publish(struct audit_log *log, struct qent *e)
+/* Wakes the writer if it sleeps (after a fence that orders the caller's
+ * publications before the look at the flag). */
+static void wake_writer(struct audit_log *log)
 {
-	__atomic_store_n(&e->ready, 1, __ATOMIC_RELEASE);
-	/* pairs with the fence in writer_sleep(): either the writer sees this
-	 * slot ready, or this thread sees it idle and signals under the lock */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	int idle = 1;
 	if (__atomic_load_n(&log->writer_idle, __ATOMIC_RELAXED) &&
 	    __atomic_compare_exchange_n(&log->writer_idle, &idle, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
@@ -279,6 +291,18 @@ static void publish(struct audit_log *log, struct qent *e)
 		pthread_cond_signal(&log->wake);
 		pthread_mutex_unlock(&log->mu);
 	}
+}
+
+/* Publishes a filled slot; wakes the writer if it sleeps, unless the caller
+ * will call audit_flush() (audit_queue). */
+static void publish(struct audit_log *log, struct qent *e, bool wake)
+{
+	__atomic_store_n(&e->ready, 1, __ATOMIC_RELEASE);
+	/* pairs with the fence in writer_sleep(): either the writer sees this
+	 * slot ready, or this thread sees it idle and signals under the lock */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (wake)
+		wake_writer(log);
 }
 
 /* The log's own records, queued with mu held (by the writer, or by audit_open
@@ -310,7 +334,7 @@ static int enqueue_event_locked(struct audit_log *log, const struct audit_event 
 	return 0;
 }
 
-int audit_submit(struct audit_log *log, const struct audit_event *ev, uint64_t *ticket)
+static int submit(struct audit_log *log, const struct audit_event *ev, uint64_t *ticket, bool wake)
 {
 	if (!log || !ev || !ticket || ev->kind == 0 || ev->kind >= AUDIT_LOG_RECOVERED)
 		return -EINVAL;
@@ -344,9 +368,19 @@ int audit_submit(struct audit_log *log, const struct audit_event *ev, uint64_t *
 	uint64_t seq = e->seq;
 	e->len = make_line(e->line, maxlen, seq, stackbuf, b.len);
 	audit_leaf_begin(&e->hs, e->line, e->len);
-	publish(log, e);
+	publish(log, e, wake);
 	*ticket = seq;
 	return 0;
+}
+
+int audit_submit(struct audit_log *log, const struct audit_event *ev, uint64_t *ticket)
+{
+	return submit(log, ev, ticket, true);
+}
+
+int audit_queue(struct audit_log *log, const struct audit_event *ev, uint64_t *ticket)
+{
+	return submit(log, ev, ticket, false);
 }
 
 int audit_completion_fd(struct audit_log *log)
@@ -784,6 +818,13 @@ static void wait_for_work(struct audit_log *log, bool spin, bool *stopping, size
 	bool spun = false;
 	pthread_mutex_lock(&log->mu);
 	for (;;) {
+		if (log->inline_busy) {
+			/* a caller's thread is writing (audit_flush): the file and the tree are its until it is done */
+			log->writer_waits_inline = true;
+			pthread_cond_wait(&log->wake, &log->mu);
+			log->writer_waits_inline = false;
+			continue;
+		}
 		int64_t now = mono_us();
 		bool retry_wait = log->failing && now < log->retry_at_us && !log->stopping;
 		bool head_ready = slot_ready(slot(log, 0));
@@ -816,9 +857,10 @@ static void wait_for_work(struct audit_log *log, bool spin, bool *stopping, size
 
 /* After a group: on success frees its slots and publishes how far the log is
  * durable; on failure says so (loudly, at most every LOUD_EVERY_US). Takes
- * and releases mu. Returns true when the writer is done (closing). */
+ * and releases mu. Returns true when the writer is done (closing); *changed:
+ * durable advanced or the failing state changed (the completion fd's news). */
 static bool finish_group(struct audit_log *log, const struct group *g, int r, bool stopping, size_t queued,
-			 bool dirty)
+			 bool dirty, bool *changed)
 {
 	int64_t now = mono_us();
 	bool wake = false, finished = false;
@@ -876,9 +918,7 @@ out:
 		pthread_cond_broadcast(&log->done);
 	}
 	pthread_mutex_unlock(&log->mu);
-	/* outside the lock: a system call, and the gateway reads durable when woken */
-	if (wake)
-		poke(log);
+	*changed = wake;
 	return finished;
 }
 
@@ -928,11 +968,93 @@ static void *writer_main(void *arg)
 			if (rr == 0)
 				dirty = false; /* the rotated file was synced; the new one holds only its header */
 		}
-		if (finish_group(log, g, r, stopping, queued, dirty))
+		bool changed;
+		bool finished = finish_group(log, g, r, stopping, queued, dirty, &changed);
+		/* outside the lock: a system call, and the gateway reads durable when woken */
+		if (changed)
+			poke(log);
+		if (finished)
 			break;
 	}
 	free(g);
 	return NULL;
+}
+
+/* ---- interval mode: writes by the caller's thread ---- */
+
+/* Whether the n ready records at the head can be written by a caller's thread
+ * now: nothing the writer thread must do first or next (a checkpoint, a
+ * rotation, a new file, a retry, closing). Under mu, with the writer asleep. */
+static bool inline_fits_locked(const struct audit_log *log, size_t n, int64_t now)
+{
+	if (!log->inline_ok || log->inline_busy || log->stopping || log->failing || log->fd < 0 || log->dropped ||
+	    now < log->inline_off_until || n == 0)
+		return false;
+	uint64_t since_cp = log->tree.size - (log->have_cp ? log->cp.size : 0);
+	if (since_cp + n >= log->cp_every_records)
+		return false;
+	if (next_deadline(log) <= now + INLINE_CP_MARGIN_US)
+		return false;
+	if (log->rotate_bytes) {
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < n; i++)
+			bytes += slot(log, i)->len + SUFFIX_LEN;
+		if (log->file_bytes + bytes >= log->rotate_bytes)
+			return false;
+	}
+	return true;
+}
+
+bool audit_writer_asleep(struct audit_log *log)
+{
+	return __atomic_load_n(&log->writer_idle, __ATOMIC_RELAXED) != 0;
+}
+
+int audit_flush(struct audit_log *log)
+{
+	/* orders this thread's publications (audit_queue) before the look at writer_idle */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!log->inline_ok) {
+		wake_writer(log);
+		return 0;
+	}
+	int64_t t0 = mono_us();
+	pthread_mutex_lock(&log->mu);
+	size_t n = take(log, 0, BATCH_MAX_ENTRIES);
+	/* writer_idle under mu: the writer thread is in (or just woke from) its
+	 * wait and reads nothing of the writer's state until it has mu again */
+	bool mine = __atomic_load_n(&log->writer_idle, __ATOMIC_RELAXED) && inline_fits_locked(log, n, t0);
+	if (mine)
+		log->inline_busy = true;
+	pthread_mutex_unlock(&log->mu);
+	if (!mine) {
+		wake_writer(log);
+		return 0;
+	}
+	/* the writer thread's own steps, for what is queued now: one writev, no fdatasync */
+	struct group *g = log->inline_g;
+	int r = write_group(log, g, false, n);
+	bool changed;
+	(void)finish_group(log, g, r, false, n, r == 0 && g->written, &changed);
+	int64_t took = mono_us() - t0;
+	pthread_mutex_lock(&log->mu);
+	log->inline_busy = false;
+	if (took >= (int64_t)log->inline_slow_us)
+		log->inline_off_until = t0 + took + INLINE_OFF_US;
+	/* the writer thread has work (records queued meanwhile, the dropped-count
+	 * record, a failure to retry), or woke and waits for this write to end */
+	bool more = log->qcount > 0 || log->failing || log->writer_waits_inline;
+	if (log->writer_waits_inline)
+		pthread_cond_signal(&log->wake);
+	pthread_mutex_unlock(&log->mu);
+	if (more)
+		wake_writer(log);
+	/* a failure changed the failing state: the completion fd says so, as from the writer */
+	if (r < 0) {
+		poke(log);
+		return r;
+	}
+	return 1;
 }
 
 /* ---- interval mode: the sync thread ---- */
@@ -1281,6 +1403,7 @@ static void free_log(struct audit_log *log)
 	if (log->efd >= 0)
 		close(log->efd);
 	EVP_PKEY_free(log->key);
+	free(log->inline_g);
 	free(log->path);
 	free(log->node);
 	free(log->copy_path);
@@ -1337,6 +1460,7 @@ int audit_open(const struct audit_config *cfg, struct audit_log **out)
 	log->rotate_bytes = cfg->rotate_bytes;
 	log->rotate_seconds = cfg->rotate_seconds;
 	log->fail_open = cfg->fail_open;
+	log->inline_slow_us = cfg->inline_slow_us ? cfg->inline_slow_us : INLINE_SLOW_US;
 	log->qcap = cfg->queue_limit ? cfg->queue_limit : 65536;
 	log->qsize = log->qcap + 16; /* slack for the log's own records */
 	log->q = calloc(log->qsize, sizeof(*log->q));
@@ -1356,6 +1480,15 @@ int audit_open(const struct audit_config *cfg, struct audit_log **out)
 		loud("%s", err);
 		goto fail;
 	}
+	log->inline_g = malloc(sizeof(*log->inline_g));
+	if (!log->inline_g)
+		goto fail;
+	/* Writes by a caller's thread (audit_flush) only with an interval (never an
+	 * fdatasync in the caller's thread) and with SIGXFSZ ignored: the writer
+	 * thread blocks it, so a write past RLIMIT_FSIZE fails with EFBIG, which a
+	 * caller's thread must get too instead of the signal's default, death. */
+	struct sigaction xfsz;
+	log->inline_ok = !log->sync_always && sigaction(SIGXFSZ, NULL, &xfsz) == 0 && xfsz.sa_handler == SIG_IGN;
 	log->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (log->efd < 0) {
 		r = -errno;

@@ -193,6 +193,7 @@ static struct greq *free_req(struct gsession *s)
 }
 
 static void audit_durable_check(struct guard *g);
+static void on_audit_check(uv_check_t *h);
 
 /* Inspect and act on every whole frame buffered; stop when a limit says so. */
 static void process_input(struct gsession *s)
@@ -235,7 +236,11 @@ static void process_input(struct gsession *s)
 		}
 		/* PROXY_FORWARD: record first, forward once the record is durable */
 		uint64_t ticket = 0;
-		int rc = audit_submit(g->audit, &v->event, &ticket);
+		int rc = audit_queue(g->audit, &v->event, &ticket);
+		if (rc == 0 && !g->audit_unflushed) {
+			g->audit_unflushed = true;
+			uv_check_start(&g->audit_check, on_audit_check);
+		}
 		if (rc < 0 && !audit_fail_open(g->audit)) {
 			uint8_t exc[9];
 			proxy_log_err("audit: cannot record a decision (%s): refusing to forward", strerror(-rc));
@@ -440,6 +445,24 @@ static void audit_durable_check(struct guard *g)
 		}
 		upstream_submit(r);
 	}
+}
+
+/* The end of a loop iteration: the records it queued are written, by this
+ * thread when the audit writer thread sleeps (no hand-off: at one connection
+ * that is two context switches per request), and what they release goes to
+ * the devices in this same iteration. */
+static void on_audit_check(uv_check_t *h)
+{
+	struct guard *g = h->data;
+	uv_check_stop(h);
+	/* releasing can queue more (a refused request unblocks its session) */
+	while (g->audit_unflushed) {
+		g->audit_unflushed = false;
+		if (audit_flush(g->audit) != 0)
+			audit_durable_check(g);
+	}
+	/* a check handle started now would run only in the next iteration */
+	upstream_flush(g);
 }
 
 static void on_audit_ready(uv_poll_t *p, int status, int events)
@@ -708,6 +731,7 @@ static void guard_maybe_finish(struct guard *g)
 	if (g->crl_polling)
 		close_if((uv_handle_t *)&g->crl_poll);
 	close_if((uv_handle_t *)&g->audit_poll);
+	close_if((uv_handle_t *)&g->audit_check);
 }
 
 static void on_drain_deadline(uv_timer_t *t)
@@ -856,6 +880,8 @@ int proxy_guard_run(const struct proxy_config *cfg)
 	uv_poll_init(g->loop, &g->audit_poll, audit_completion_fd(g->audit));
 	g->audit_poll.data = g;
 	uv_poll_start(&g->audit_poll, UV_READABLE, on_audit_ready);
+	uv_check_init(g->loop, &g->audit_check);
+	g->audit_check.data = g;
 	if (has_tls && g->cfg.crl[0]) {
 		uv_fs_poll_init(g->loop, &g->crl_poll);
 		g->crl_poll.data = g;

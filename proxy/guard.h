@@ -117,6 +117,8 @@ struct guard {
 	uv_tcp_t listeners[PROXY_MAX_LISTENERS];
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_poll_t audit_poll;
+	uv_check_t audit_check;         /* end of an iteration: audit_flush() what it queued */
+	bool audit_unflushed;           /* records queued with audit_queue() since the last flush */
 	uv_fs_poll_t crl_poll;
 	uv_timer_t drain_timer;
 	bool crl_polling;
@@ -145,6 +147,7 @@ uint64_t guard_now_us(void);
 BMS_WUR int upstream_init(struct guard *g);
 void upstream_submit(struct greq *r);    /* queue a request for its device and send when a slot frees */
 void upstream_cancel(struct greq *r);    /* the session is closing: forget the request */
+void upstream_flush(struct guard *g);     /* send what this iteration released, now */
 void upstream_close_all(struct guard *g);
 void upstream_free(struct guard *g);
 struct gdevice *upstream_device(struct guard *g, const struct proxy_device *conf);

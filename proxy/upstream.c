@@ -87,11 +87,15 @@ static void conn_flush(struct upconn *c)
 	}
 }
 
-static void on_flush_check(uv_check_t *h)
+void upstream_flush(struct guard *g)
 {
-	struct guard *g = h->data;
 	while (!proxy_list_empty(&g->dirty_conns))
 		conn_flush(proxy_container_of(g->dirty_conns.next, struct upconn, dirty));
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+	upstream_flush(h->data);
 	uv_check_stop(h);
 }
 

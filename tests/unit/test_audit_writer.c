@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -464,6 +467,170 @@ static void large_records_outside_the_arena_are_written_in_order(void **state)
 	assert_int_equal(bigs, 13);
 }
 
+/* Waits (on the writer's state, not on time) until the writer thread sleeps. */
+static void until_writer_asleep(struct audit_log *log)
+{
+	for (int i = 0; i < 2000000 && !audit_writer_asleep(log); i++)
+		sched_yield();
+	assert_true(audit_writer_asleep(log));
+}
+
+/* audit_queue + audit_flush with an interval: while the writer thread sleeps,
+ * the caller's thread writes, and the records are durable when audit_flush
+ * returns (no completion fd news: no hand-off); what must be the writer
+ * thread's (a checkpoint) is handed to it. The log is the same either way. */
+static void flush_writes_in_the_callers_thread_while_the_writer_sleeps(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	c.sync_always = 0;
+	c.sync_interval_ms = 5;
+	void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct audit_event ev = { .kind = AUDIT_START, .detail = "inline" };
+	unsigned inline_writes = 0;
+	for (uint64_t i = 0; i < 12; i++) {
+		until_writer_asleep(log);
+		uint64_t t;
+		assert_int_equal(audit_queue(log, &ev, &t), 0);
+		assert_int_equal(t, i);
+		/* queued, not written: nothing woke the writer */
+		assert_true(audit_durable(log, NULL) <= t);
+		int r = audit_flush(log);
+		if (i % 5 == 4) {
+			/* this record completes 5 since the last checkpoint: the writer thread's job */
+			assert_int_equal(r, 0);
+			assert_int_equal(audit_wait(log, t), 0);
+			struct pollfd p = { .fd = audit_completion_fd(log), .events = POLLIN };
+			assert_int_equal(poll(&p, 1, 1000), 1);
+			audit_drain_completion_fd(log);
+			continue;
+		}
+		assert_int_equal(r, 1);
+		inline_writes++;
+		int failing = -1;
+		assert_true(audit_durable(log, &failing) > t);
+		assert_int_equal(failing, 0);
+		struct pollfd p = { .fd = audit_completion_fd(log), .events = POLLIN };
+		assert_int_equal(poll(&p, 1, 0), 0);
+	}
+	assert_int_equal(inline_writes, 10);
+	assert_int_equal(audit_close(log), 0);
+	unsigned cps;
+	/* 12 records; checkpoints at 5, 10 and at close, as in the writer thread's log */
+	assert_int_equal(count_lines(f->log, &cps, NULL), 15);
+	assert_int_equal(cps, 3);
+	verify_strict(f);
+	signal(SIGXFSZ, old);
+}
+
+/* Never in the caller's thread: with sync = always (an fdatasync), and when
+ * SIGXFSZ is not ignored (a write past the file-size limit would kill the
+ * process instead of failing). The writer thread writes, woken by audit_flush. */
+static void flush_leaves_fdatasync_and_unguarded_signals_to_the_writer(void **state)
+{
+	struct fx *f = *state;
+	struct audit_event ev = { .kind = AUDIT_START, .detail = "writer" };
+	void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+	for (int pass = 0; pass < 2; pass++) {
+		struct audit_config c = cfg_for(f);
+		if (pass == 1) {
+			c.sync_always = 0;
+			signal(SIGXFSZ, SIG_DFL);
+		}
+		struct audit_log *log;
+		assert_int_equal(audit_open(&c, &log), 0);
+		for (int i = 0; i < 3; i++) {
+			until_writer_asleep(log);
+			uint64_t t;
+			assert_int_equal(audit_queue(log, &ev, &t), 0);
+			assert_int_equal(audit_flush(log), 0);
+			assert_int_equal(audit_wait(log, t), 0);
+		}
+		assert_int_equal(audit_close(log), 0);
+	}
+	signal(SIGXFSZ, old);
+	verify_strict(f);
+}
+
+/* A write in the caller's thread that takes as long as inline_slow_us leaves
+ * the writing to the writer thread for a while (the disk pushes back: the
+ * caller's event loop must not stall on every request). */
+static void a_slow_flush_hands_writing_back_to_the_writer(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	c.sync_always = 0;
+	c.inline_slow_us = 1; /* any real write takes a microsecond */
+	void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct audit_event ev = { .kind = AUDIT_START, .detail = "slow" };
+	uint64_t t;
+	until_writer_asleep(log);
+	assert_int_equal(audit_queue(log, &ev, &t), 0);
+	assert_int_equal(audit_flush(log), 1);
+	until_writer_asleep(log);
+	assert_int_equal(audit_queue(log, &ev, &t), 0);
+	assert_int_equal(audit_flush(log), 0);
+	assert_int_equal(audit_wait(log, t), 0);
+	assert_int_equal(audit_close(log), 0);
+	signal(SIGXFSZ, old);
+	verify_strict(f);
+}
+
+/* A failed write in the caller's thread (EFBIG past the file-size limit)
+ * loses nothing: the log reports itself failing (the gateway refuses), the
+ * record stays queued, and the writer thread writes it once it can. */
+static void a_failed_flush_keeps_the_record_for_the_writer(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	c.sync_always = 0;
+	void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct audit_event ev = { .kind = AUDIT_START, .detail = "limit" };
+	uint64_t t;
+	until_writer_asleep(log);
+	assert_int_equal(audit_queue(log, &ev, &t), 0);
+	assert_int_equal(audit_flush(log), 1);
+	struct stat st;
+	assert_int_equal(stat(f->log, &st), 0);
+	off_t whole = st.st_size;
+	struct rlimit saved, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	lim = saved;
+	lim.rlim_cur = (rlim_t)st.st_size + 10; /* less than a record */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	until_writer_asleep(log);
+	assert_int_equal(audit_queue(log, &ev, &t), 0);
+	assert_int_equal(audit_flush(log), -EFBIG);
+	int failing = 0;
+	assert_true(audit_durable(log, &failing) <= t);
+	assert_int_equal(failing, EFBIG);
+	/* the partial write was cut: the file holds whole lines only */
+	assert_int_equal(stat(f->log, &st), 0);
+	assert_int_equal(st.st_size, whole);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	/* the writer thread retries (every second) and succeeds: the completion fd says when */
+	for (int i = 0; i < 10 && audit_durable(log, &failing) <= t; i++) {
+		struct pollfd p = { .fd = audit_completion_fd(log), .events = POLLIN };
+		assert_int_equal(poll(&p, 1, 3000), 1);
+		audit_drain_completion_fd(log);
+	}
+	assert_true(audit_durable(log, &failing) > t);
+	assert_int_equal(failing, 0);
+	assert_int_equal(audit_close(log), 0);
+	signal(SIGXFSZ, old);
+	verify_strict(f);
+	json_t *last;
+	count_lines(f->log, NULL, &last);
+	assert_int_equal(json_integer_value(json_object_get(last, "seq")), (json_int_t)t);
+	json_decref(last);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +642,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(inconsistent_log_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_submitters_keep_seq_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(large_records_outside_the_arena_are_written_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(flush_writes_in_the_callers_thread_while_the_writer_sleeps, setup, teardown),
+		cmocka_unit_test_setup_teardown(flush_leaves_fdatasync_and_unguarded_signals_to_the_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_slow_flush_hands_writing_back_to_the_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_failed_flush_keeps_the_record_for_the_writer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,11 @@
  *                [--checkpoint-every N] [--checkpoint-seconds S] [--copy FILE]
  *                [--time-start RFC3339] [--time-step-us U] [--seed S]
  *                [--fail-open] [--queue-limit N] [--fsize-limit BYTES]
- *                [--raise-limit-after-fail] [--print-durable] [--no-lifecycle]
+ *                [--raise-limit-after-fail] [--print-durable] [--no-lifecycle] [--flush]
+ *
+ * --flush queues each round's records with audit_queue() and has them written
+ * with one audit_flush() before it waits, as the guard's event loop does (with
+ * an interval that is a write by this thread whenever the writer thread sleeps).
  *
  * --count 0 writes until killed. --print-durable prints "durable SEQ" after each
  * wait, so a test knows which records were acknowledged before it killed us.
@@ -66,7 +70,7 @@ int main(int argc, char **argv)
 	long long count = 100;
 	unsigned inflight = 1;
 	int64_t tstart = 0, tstep = 0;
-	bool print_durable = false, raise_after_fail = false, lifecycle = true;
+	bool print_durable = false, raise_after_fail = false, lifecycle = true, flush = false;
 	long long fsize_limit = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -116,6 +120,8 @@ int main(int argc, char **argv)
 			print_durable = true;
 		else if (strcmp(a, "--raise-limit-after-fail") == 0)
 			raise_after_fail = true;
+		else if (strcmp(a, "--flush") == 0)
+			flush = true;
 		else if (strcmp(a, "--no-lifecycle") == 0)
 			lifecycle = false;
 		else if (a[0] != '-' && !cfg.path)
@@ -237,7 +243,7 @@ int main(int argc, char **argv)
 				}
 				ev.result = d.verdict == BMS_VERDICT_DENY ? AUDIT_RESULT_NOT_FORWARDED : AUDIT_RESULT_PENDING;
 			}
-			r = audit_submit(log, &ev, &tickets[k]);
+			r = flush ? audit_queue(log, &ev, &tickets[k]) : audit_submit(log, &ev, &tickets[k]);
 			if (r == -EAGAIN && cfg.fail_open && open_failing) {
 				/* fail = open: the gateway forwards it unaudited; the log counts it */
 				unaudited++;
@@ -257,7 +263,7 @@ int main(int argc, char **argv)
 				res.result = rnd() % 10 == 0 ? AUDIT_RESULT_EXCEPTION : AUDIT_RESULT_OK;
 				res.exception = res.result == AUDIT_RESULT_EXCEPTION ? 2 : 0;
 				uint64_t rt;
-				r = audit_submit(log, &res, &rt);
+				r = flush ? audit_queue(log, &res, &rt) : audit_submit(log, &res, &rt);
 				if (r == -EAGAIN && cfg.fail_open && open_failing) {
 					unaudited++;
 				} else if (r < 0) {
@@ -270,6 +276,8 @@ int main(int argc, char **argv)
 		}
 		if (status || k == 0)
 			break;
+		if (flush)
+			(void)audit_flush(log); /* a failure shows in audit_wait, as the writer thread's does */
 		if (open_failing)
 			continue; /* fail = open: nothing waits for the log */
 		r = audit_wait(log, tickets[k - 1]);

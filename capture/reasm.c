@@ -309,7 +309,8 @@ again:
 		skip_hole(r, s, seq); /* the peer already has the bytes before seq: they are not coming */
 	if (seq == s->next_seq) {
 		deliver(r, f, dir, data, len);
-		drain(r, f, dir, 0);
+		if (s->ooo != NULL) /* the common in-order case has nothing buffered: no call */
+			drain(r, f, dir, 0);
 		return;
 	}
 	if (!fits(r, f, len)) {
@@ -354,9 +355,13 @@ static struct reasm_flow *flow_new(struct reasm *r, const struct reasm_key *k, u
 		flow_close(r, r->lru_tail, REASM_EV_EVICTED);
 	}
 	size_t hist = r->cfg.history_bytes;
-	struct reasm_flow *f = calloc(1, sizeof(*f) + 2 * hist + r->cfg.app_size);
+	/* The history rings are not cleared (hist_len says how much of each is valid): they are
+	 * most of the allocation, and each new flow would zero them for nothing. */
+	struct reasm_flow *f = malloc(sizeof(*f) + 2 * hist + r->cfg.app_size);
 	if (f == NULL)
 		return NULL;
+	memset(f, 0, sizeof(*f));
+	memset((unsigned char *)(f + 1) + 2 * hist, 0, r->cfg.app_size);
 	f->hash = h;
 	f->key = *k;
 	unsigned char *tail = (unsigned char *)(f + 1);

@@ -132,15 +132,6 @@ int bacnet_tag_validate(const uint8_t *p, size_t n)
 	return 0;
 }
 
-int bacnet_tag_unsigned(const struct bacnet_tag *t, uint64_t *out)
-{
-	struct bms_cursor c;
-
-	if (t->kind != BACNET_TAG_PRIMITIVE || t->len < 1 || t->len > 8)
-		return -1;
-	bms_cursor_init(&c, t->data, t->len);
-	return bms_cursor_uint_be(&c, t->len, out);
-}
 
 int bacnet_tag_signed(const struct bacnet_tag *t, int64_t *out)
 {

@@ -101,8 +101,17 @@ BMS_WUR static inline int bacnet_tag_read(struct bms_cursor *c, struct bacnet_ta
  * Returns 0 or -(1 + anomaly bit). */
 BMS_WUR int bacnet_tag_validate(const uint8_t *p, size_t n);
 
-/* Unsigned / signed content of a primitive tag of 1..8 octets. Return 0 or -1. */
-BMS_WUR int bacnet_tag_unsigned(const struct bacnet_tag *t, uint64_t *out);
+/* Unsigned / signed content of a primitive tag of 1..8 octets. Return 0 or -1.
+ * Inline: every object identifier, property and unsigned parameter is read through it. */
+BMS_WUR static inline int bacnet_tag_unsigned(const struct bacnet_tag *t, uint64_t *out)
+{
+	struct bms_cursor c;
+
+	if (t->kind != BACNET_TAG_PRIMITIVE || t->len < 1 || t->len > 8)
+		return -1;
+	bms_cursor_init(&c, t->data, t->len);
+	return bms_cursor_uint_be(&c, t->len, out);
+}
 BMS_WUR int bacnet_tag_signed(const struct bacnet_tag *t, int64_t *out);
 
 /* The value of one application-tagged primitive as the request model holds it:

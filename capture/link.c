@@ -139,7 +139,7 @@ HOT_INLINE static int parse_ipv4(struct bms_cursor *c, struct cap_packet *out)
 }
 
 /* IPv6 (RFC 8200): ver/class/flow 4, payload length 2, next header 1, hop limit 1, src 16, dst 16, extension headers. */
-static int parse_ipv6(struct bms_cursor *c, struct cap_packet *out)
+HOT_INLINE static int parse_ipv6(struct bms_cursor *c, struct cap_packet *out)
 {
 	size_t start = c->off;
 	const uint8_t *h;
@@ -195,7 +195,7 @@ static int parse_ipv6(struct bms_cursor *c, struct cap_packet *out)
 	return CAP_LINK_MALFORMED;
 }
 
-static int parse_ip_by_version(struct bms_cursor *c, struct cap_packet *out)
+HOT_INLINE static int parse_ip_by_version(struct bms_cursor *c, struct cap_packet *out)
 {
 	uint8_t b;
 
@@ -233,7 +233,7 @@ HOT_INLINE static int parse_ethertype(uint16_t type, struct bms_cursor *c, struc
 	return CAP_LINK_NOT_IP;
 }
 
-static int parse_null(struct bms_cursor *c, struct cap_packet *out, int network_order)
+HOT_INLINE static int parse_null(struct bms_cursor *c, struct cap_packet *out, int network_order)
 {
 	const uint8_t *b;
 	uint32_t fam;

@@ -613,14 +613,6 @@ static void sink(void *user, const struct cap_pdu *p)
 	}
 }
 
-/* --quiet and --count: every PDU is decoded and counted by the engine, nothing is written. A
- * sink of its own, not a case of sink(), whose frame is sized for the writers it inlines. */
-static void sink_none(void *user, const struct cap_pdu *p)
-{
-	(void)user;
-	(void)p;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bmsgate decode CAPTURE [--json] [--modbus-port N]... [--bacnet-port N]... [--quiet|--count]\n"
@@ -821,7 +813,8 @@ int cmd_decode(int argc, char **argv)
 		fprintf(stderr, "bmsgate decode: %s: link type %d (%s) is not supported\n", file, dlt, n ? n : "unknown");
 		goto fail;
 	}
-	err = cap_engine_new(&cfg, ctx->mode == OUT_QUIET || ctx->mode == OUT_COUNT ? sink_none : sink, ctx, &e);
+	/* --quiet and --count write no record: the engine only counts (no sink). */
+	err = cap_engine_new(&cfg, ctx->mode == OUT_QUIET || ctx->mode == OUT_COUNT ? NULL : sink, ctx, &e);
 	if (err) {
 		fprintf(stderr, "bmsgate decode: out of memory\n");
 		status = 3;

@@ -245,6 +245,11 @@ static void emit_modbus(struct cap_engine *e, const struct reasm_key *k, struct 
 	p.req_frame = 0;
 	if (r == BMS_OK)
 		r = pair(e, m, dir, adu, len, &p.req_frame);
+	e->st.modbus_pdus++;
+	if (r != BMS_OK)
+		e->st.malformed++;
+	if (e->sink == NULL)
+		return;
 	p.frame = e->st.packets;
 	p.ts_sec = e->sec;
 	p.ts_usec = e->usec;
@@ -259,9 +264,6 @@ static void emit_modbus(struct cap_engine *e, const struct reasm_key *k, struct 
 	p.bytes = adu;
 	p.len = len;
 	p.flow_scratch = d->sink_scratch;
-	e->st.modbus_pdus++;
-	if (r != BMS_OK)
-		e->st.malformed++;
 	e->sink(e->user, &p);
 }
 
@@ -423,6 +425,11 @@ static void udp_bacnet(struct cap_engine *e, const struct cap_packet *pk)
 	struct cap_pdu p;
 	int r = bacnet_decode(pk->payload, pk->payload_len, &e->req);
 
+	e->st.bacnet_pdus++;
+	if (r != BMS_OK)
+		e->st.malformed++;
+	if (e->sink == NULL)
+		return;
 	p.frame = e->st.packets;
 	p.req_frame = 0;
 	p.ts_sec = e->sec;
@@ -438,9 +445,6 @@ static void udp_bacnet(struct cap_engine *e, const struct cap_packet *pk)
 	p.bytes = pk->payload;
 	p.len = pk->payload_len;
 	p.flow_scratch = NULL;
-	e->st.bacnet_pdus++;
-	if (p.result != BMS_OK)
-		e->st.malformed++;
 	e->sink(e->user, &p);
 }
 

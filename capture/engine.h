@@ -70,6 +70,8 @@ struct cap_engine;
 void cap_config_default(struct cap_config *cfg);
 BMS_WUR int cap_config_add_port(struct cap_config *cfg, enum bms_proto proto, uint16_t port);
 
+/* `sink` NULL: PDUs are decoded, paired and counted (cap_engine_stats) but not reported; what
+ * `decode --count` needs, without building a record per PDU. */
 BMS_WUR int cap_engine_new(const struct cap_config *cfg, cap_sink_fn sink, void *user, struct cap_engine **out);
 /* Feeds one captured packet. Returns 0, or -ENOMEM when reassembly could not allocate a flow. */
 BMS_WUR int cap_engine_packet(struct cap_engine *e, int dlt, int64_t ts_sec, int32_t ts_usec,

@@ -290,6 +290,51 @@ static void responses_paired_and_checked(void **state)
 	cap_engine_free(e);
 }
 
+/* Without a sink the engine counts what it would have reported: the same PDUs, the same
+ * malformed ones (a bad response found by pairing, junk bytes, a BACnet datagram). */
+static void no_sink_counts_alike(void **state)
+{
+	(void)state;
+	struct sinkbuf s;
+	struct cap_engine *with = mk(&s), *without = NULL;
+	struct cap_config cfg;
+	cap_config_default(&cfg);
+	assert_int_equal(cap_config_add_port(&cfg, BMS_PROTO_MODBUS, 502), 0);
+	assert_int_equal(cap_config_add_port(&cfg, BMS_PROTO_BACNET, 47808), 0);
+	assert_int_equal(cap_engine_new(&cfg, NULL, NULL, &without), 0);
+	static const uint8_t rp[] = { 0x81, 0x0a, 0x00, 0x11, 0x01, 0x04, 0x00, 0x05, 0x01, 0x0c,
+				      0x0c, 0x02, 0x00, 0x00, 0x01, 0x19, 0x55 };
+	struct cap_engine *both[2] = { with, without };
+	for (int i = 0; i < 2; i++) {
+		struct cap_engine *e = both[i];
+		uint8_t a[12], b[64];
+		uint32_t cs = 1, ss = 1;
+		req(a, 5);
+		feed(e, 0, cs, ss, CAP_TCP_ACK, a, 12), cs += 12;
+		size_t n = rsp3(b, 5, 3);              /* 3 registers for 2: malformed by pairing */
+		feed(e, 1, ss, cs, CAP_TCP_ACK, b, n), ss += (uint32_t)n;
+		feed(e, 0, cs, ss, CAP_TCP_ACK, (const uint8_t *)"junk", 4), cs += 4;
+		n = pkt(b, 0, 1, 47808, 0, 0, 0, rp, sizeof(rp));
+		assert_int_equal(cap_engine_packet(e, DLT_RAW, 1, 0, b, n), 0);
+		cap_engine_finish(e);
+	}
+	const struct cap_stats *a = cap_engine_stats(with), *b = cap_engine_stats(without);
+	size_t bad = 0;
+	for (size_t i = 0; i < s.n; i++)
+		bad += s.r[i].result != BMS_OK;
+	assert_int_equal(s.n, 4);
+	assert_int_equal(bad, 2);
+	assert_int_equal(a->modbus_pdus + a->bacnet_pdus, s.n);
+	assert_int_equal(a->malformed, bad);
+	assert_int_equal(b->packets, a->packets);
+	assert_int_equal(b->modbus_pdus, a->modbus_pdus);
+	assert_int_equal(b->bacnet_pdus, a->bacnet_pdus);
+	assert_int_equal(b->malformed, a->malformed);
+	assert_int_equal(b->resync_bytes, a->resync_bytes);
+	cap_engine_free(with);
+	cap_engine_free(without);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +344,7 @@ int main(void)
 		cmocka_unit_test(truncated_at_end),
 		cmocka_unit_test(bacnet_udp_and_port_filters),
 		cmocka_unit_test(responses_paired_and_checked),
+		cmocka_unit_test(no_sink_counts_alike),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

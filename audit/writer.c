@@ -1216,8 +1216,9 @@ out:
 	return r;
 }
 
-/* The newest rotated file PATH.<12+ digits>, by its number. */
-static int newest_rotated(const struct audit_log *log, char *out, size_t cap)
+/* The newest rotated file PATH.<12+ digits>, by its number (its first seq,
+ * in *first_seq if not NULL). */
+static int newest_rotated(const struct audit_log *log, char *out, size_t cap, uint64_t *first_seq)
 {
 	char *pcopy = strdup(log->path);
 	if (!pcopy)
@@ -1248,6 +1249,8 @@ static int newest_rotated(const struct audit_log *log, char *out, size_t cap)
 	free(pcopy);
 	if (found)
 		rotated_name(log, best, out, cap);
+	if (found && first_seq)
+		*first_seq = best;
 	return found;
 }
 
@@ -1281,7 +1284,8 @@ static int recover(struct audit_log *log)
 	if (s->lines == 0) {
 		/* no whole line: a new log, or a crash during rotation. Continue the newest rotated file. */
 		char rot[4096];
-		int f = newest_rotated(log, rot, sizeof(rot));
+		uint64_t rot_first = 0;
+		int f = newest_rotated(log, rot, sizeof(rot), &rot_first);
 		if (f < 0) {
 			r = f;
 			goto out;
@@ -1293,7 +1297,9 @@ static int recover(struct audit_log *log)
 				goto out;
 			}
 			audit_tree_init(&rs->tree);
-			r = scan_file(rot, rs, false, err, sizeof(err));
+			/* the file that holds seq 0 (a crash in the first rotation) begins
+			 * with a record; every later one with its checkpoint header */
+			r = scan_file(rot, rs, rot_first == 0, err, sizeof(err));
 			if (r == 0 && rs->torn_bytes) {
 				snprintf(err, sizeof(err), "%.400s: rotated file ends in a torn line", rot);
 				r = -EINVAL;
@@ -1330,7 +1336,7 @@ static int recover(struct audit_log *log)
 			if (r < 0)
 				goto out;
 			char rot[4096];
-			if (newest_rotated(log, rot, sizeof(rot)) == 1) {
+			if (newest_rotated(log, rot, sizeof(rot), NULL) == 1) {
 				int rfd = open(rot, O_WRONLY | O_APPEND | O_CLOEXEC);
 				char line[1024];
 				struct audit_buf b;

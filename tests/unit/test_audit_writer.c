@@ -270,6 +270,42 @@ static void rotation_starts_files_with_the_last_checkpoint(void **state)
 	assert_int_equal(audit_close(log), 0);
 }
 
+/* A crash in the log's first rotation, after the rename and before the new
+ * file's header: the only rotated file is the first, which begins with a
+ * record, not a checkpoint. Opening continues it (found by the crash test). */
+static void a_crash_in_the_first_rotation_is_recovered(void **state)
+{
+	struct fx *f = *state;
+	struct audit_config c = cfg_for(f);
+	struct audit_log *log;
+	assert_int_equal(audit_open(&c, &log), 0);
+	struct audit_event ev = { .kind = AUDIT_CONN_ACCEPTED, .detail = "first file" };
+	uint64_t t = 0;
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(audit_submit(log, &ev, &t), 0);
+	assert_int_equal(audit_close(log), 0);
+	char name[256];
+	snprintf(name, sizeof(name), "%s.000000000000", f->log);
+	assert_int_equal(rename(f->log, name), 0);
+	int fd = open(f->log, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(audit_open(&c, &log), 0);
+	uint64_t t2;
+	assert_int_equal(audit_submit(log, &ev, &t2), 0);
+	assert_int_equal(t2, t + 1);
+	assert_int_equal(audit_close(log), 0);
+	EVP_PKEY *pub;
+	char err[256];
+	assert_int_equal(audit_key_load(f->pub, false, &pub, err, sizeof(err)), 0);
+	FILE *devnull = fopen("/dev/null", "w");
+	const char *paths[2] = { name, f->log };
+	struct audit_verify_opts o = { .key = pub, .out = devnull, .strict = true };
+	assert_int_equal(audit_verify(paths, 2, &o), 0);
+	fclose(devnull);
+	EVP_PKEY_free(pub);
+}
+
 static void queue_limit_refuses_and_is_recorded(void **state)
 {
 	struct fx *f = *state;
@@ -637,6 +673,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tickets_become_durable_and_record_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(reopen_continues_and_torn_tail_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(rotation_starts_files_with_the_last_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_crash_in_the_first_rotation_is_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(queue_limit_refuses_and_is_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_events_and_configs_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(inconsistent_log_is_refused, setup, teardown),

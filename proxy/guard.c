@@ -193,7 +193,7 @@ static struct greq *free_req(struct gsession *s)
 }
 
 static void audit_durable_check(struct guard *g);
-static void on_audit_check(uv_check_t *h);
+static void on_audit_flush_idle(uv_idle_t *h);
 
 /* Inspect and act on every whole frame buffered; stop when a limit says so. */
 static void process_input(struct gsession *s)
@@ -239,7 +239,7 @@ static void process_input(struct gsession *s)
 		int rc = audit_queue(g->audit, &v->event, &ticket);
 		if (rc == 0 && !g->audit_unflushed) {
 			g->audit_unflushed = true;
-			uv_check_start(&g->audit_check, on_audit_check);
+			uv_idle_start(&g->audit_flush_idle, on_audit_flush_idle);
 		}
 		if (rc < 0 && !audit_fail_open(g->audit)) {
 			uint8_t exc[9];
@@ -447,21 +447,23 @@ static void audit_durable_check(struct guard *g)
 	}
 }
 
-/* The end of a loop iteration: the records it queued are written, by this
- * thread when the audit writer thread sleeps (no hand-off: at one connection
- * that is two context switches per request), and what they release goes to
- * the devices in this same iteration. */
-static void on_audit_check(uv_check_t *h)
+/* Before the loop waits again, the records queued since it last waited are
+ * written, by this thread when the audit writer thread sleeps (no hand-off: at
+ * one connection that is two context switches per request), and what they
+ * release goes to the devices at once. An idle handle, not a check handle: it
+ * runs before the next wait wherever the record was queued (a check handle
+ * started from another check or close callback would wait for the next event). */
+static void on_audit_flush_idle(uv_idle_t *h)
 {
 	struct guard *g = h->data;
-	uv_check_stop(h);
+	uv_idle_stop(h);
 	/* releasing can queue more (a refused request unblocks its session) */
 	while (g->audit_unflushed) {
 		g->audit_unflushed = false;
 		if (audit_flush(g->audit) != 0)
 			audit_durable_check(g);
 	}
-	/* a check handle started now would run only in the next iteration */
+	/* upstream's own check handle, started now, would run only after the wait */
 	upstream_flush(g);
 }
 
@@ -731,7 +733,7 @@ static void guard_maybe_finish(struct guard *g)
 	if (g->crl_polling)
 		close_if((uv_handle_t *)&g->crl_poll);
 	close_if((uv_handle_t *)&g->audit_poll);
-	close_if((uv_handle_t *)&g->audit_check);
+	close_if((uv_handle_t *)&g->audit_flush_idle);
 }
 
 static void on_drain_deadline(uv_timer_t *t)
@@ -880,8 +882,8 @@ int proxy_guard_run(const struct proxy_config *cfg)
 	uv_poll_init(g->loop, &g->audit_poll, audit_completion_fd(g->audit));
 	g->audit_poll.data = g;
 	uv_poll_start(&g->audit_poll, UV_READABLE, on_audit_ready);
-	uv_check_init(g->loop, &g->audit_check);
-	g->audit_check.data = g;
+	uv_idle_init(g->loop, &g->audit_flush_idle);
+	g->audit_flush_idle.data = g;
 	if (has_tls && g->cfg.crl[0]) {
 		uv_fs_poll_init(g->loop, &g->crl_poll);
 		g->crl_poll.data = g;

@@ -117,7 +117,7 @@ struct guard {
 	uv_tcp_t listeners[PROXY_MAX_LISTENERS];
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_poll_t audit_poll;
-	uv_check_t audit_check;         /* end of an iteration: audit_flush() what it queued */
+	uv_idle_t audit_flush_idle;     /* before the loop next waits: audit_flush() what was queued */
 	bool audit_unflushed;           /* records queued with audit_queue() since the last flush */
 	uv_fs_poll_t crl_poll;
 	uv_timer_t drain_timer;

@@ -1041,9 +1041,9 @@ int audit_flush(struct audit_log *log)
 	log->inline_busy = false;
 	if (took >= (int64_t)log->inline_slow_us)
 		log->inline_off_until = t0 + took + INLINE_OFF_US;
-	/* the writer thread has work (records queued meanwhile, the dropped-count
-	 * record, a failure to retry), or woke and waits for this write to end */
-	bool more = log->qcount > 0 || log->failing || log->writer_waits_inline;
+	/* the writer thread woke and waits for this write to end, or sleeps and has
+	 * work (records queued meanwhile, the dropped-count record, a failure to retry) */
+	bool more = log->qcount > 0 || log->failing;
 	if (log->writer_waits_inline)
 		pthread_cond_signal(&log->wake);
 	pthread_mutex_unlock(&log->mu);

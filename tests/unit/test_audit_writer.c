@@ -58,6 +58,25 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* `audit verify --strict` of the files, in order, with the fixture's key: intact, everything signed. */
+static void verify_files_strict(const struct fx *f, const char *const *paths, size_t n)
+{
+	EVP_PKEY *pub;
+	char err[256];
+	assert_int_equal(audit_key_load(f->pub, false, &pub, err, sizeof(err)), 0);
+	FILE *devnull = fopen("/dev/null", "w");
+	struct audit_verify_opts o = { .key = pub, .out = devnull, .strict = true };
+	assert_int_equal(audit_verify(paths, n, &o), 0);
+	fclose(devnull);
+	EVP_PKEY_free(pub);
+}
+
+static void verify_strict(const struct fx *f)
+{
+	const char *paths[1] = { f->log };
+	verify_files_strict(f, paths, 1);
+}
+
 static struct audit_config cfg_for(const struct fx *f)
 {
 	struct audit_config c = {
@@ -295,15 +314,8 @@ static void a_crash_in_the_first_rotation_is_recovered(void **state)
 	assert_int_equal(audit_submit(log, &ev, &t2), 0);
 	assert_int_equal(t2, t + 1);
 	assert_int_equal(audit_close(log), 0);
-	EVP_PKEY *pub;
-	char err[256];
-	assert_int_equal(audit_key_load(f->pub, false, &pub, err, sizeof(err)), 0);
-	FILE *devnull = fopen("/dev/null", "w");
 	const char *paths[2] = { name, f->log };
-	struct audit_verify_opts o = { .key = pub, .out = devnull, .strict = true };
-	assert_int_equal(audit_verify(paths, 2, &o), 0);
-	fclose(devnull);
-	EVP_PKEY_free(pub);
+	verify_files_strict(f, paths, 2);
 }
 
 static void queue_limit_refuses_and_is_recorded(void **state)
@@ -396,18 +408,6 @@ static void *submit_many(void *p)
 	return NULL;
 }
 
-static void verify_strict(const struct fx *f)
-{
-	EVP_PKEY *pub;
-	char err[256];
-	assert_int_equal(audit_key_load(f->pub, false, &pub, err, sizeof(err)), 0);
-	FILE *devnull = fopen("/dev/null", "w");
-	const char *paths[1] = { f->log };
-	struct audit_verify_opts o = { .key = pub, .out = devnull, .strict = true };
-	assert_int_equal(audit_verify(paths, 1, &o), 0);
-	fclose(devnull);
-	EVP_PKEY_free(pub);
-}
 
 static void concurrent_submitters_keep_seq_order(void **state)
 {
@@ -511,6 +511,16 @@ static void until_writer_asleep(struct audit_log *log)
 	assert_true(audit_writer_asleep(log));
 }
 
+/* As the guard's loop: once the writer thread sleeps, queue one record (*t its
+ * ticket) and flush; returns what audit_flush() says (1 written here, 0 handed
+ * to the writer thread, -errno failed). */
+static int queue_and_flush(struct audit_log *log, const struct audit_event *ev, uint64_t *t)
+{
+	until_writer_asleep(log);
+	assert_int_equal(audit_queue(log, ev, t), 0);
+	return audit_flush(log);
+}
+
 /* audit_queue + audit_flush with an interval: while the writer thread sleeps,
  * the caller's thread writes, and the records are durable when audit_flush
  * returns (no completion fd news: no hand-off); what must be the writer
@@ -578,10 +588,8 @@ static void flush_leaves_fdatasync_and_unguarded_signals_to_the_writer(void **st
 		struct audit_log *log;
 		assert_int_equal(audit_open(&c, &log), 0);
 		for (int i = 0; i < 3; i++) {
-			until_writer_asleep(log);
 			uint64_t t;
-			assert_int_equal(audit_queue(log, &ev, &t), 0);
-			assert_int_equal(audit_flush(log), 0);
+			assert_int_equal(queue_and_flush(log, &ev, &t), 0);
 			assert_int_equal(audit_wait(log, t), 0);
 		}
 		assert_int_equal(audit_close(log), 0);
@@ -604,12 +612,8 @@ static void a_slow_flush_hands_writing_back_to_the_writer(void **state)
 	assert_int_equal(audit_open(&c, &log), 0);
 	struct audit_event ev = { .kind = AUDIT_START, .detail = "slow" };
 	uint64_t t;
-	until_writer_asleep(log);
-	assert_int_equal(audit_queue(log, &ev, &t), 0);
-	assert_int_equal(audit_flush(log), 1);
-	until_writer_asleep(log);
-	assert_int_equal(audit_queue(log, &ev, &t), 0);
-	assert_int_equal(audit_flush(log), 0);
+	assert_int_equal(queue_and_flush(log, &ev, &t), 1);
+	assert_int_equal(queue_and_flush(log, &ev, &t), 0);
 	assert_int_equal(audit_wait(log, t), 0);
 	assert_int_equal(audit_close(log), 0);
 	signal(SIGXFSZ, old);
@@ -629,9 +633,7 @@ static void a_failed_flush_keeps_the_record_for_the_writer(void **state)
 	assert_int_equal(audit_open(&c, &log), 0);
 	struct audit_event ev = { .kind = AUDIT_START, .detail = "limit" };
 	uint64_t t;
-	until_writer_asleep(log);
-	assert_int_equal(audit_queue(log, &ev, &t), 0);
-	assert_int_equal(audit_flush(log), 1);
+	assert_int_equal(queue_and_flush(log, &ev, &t), 1);
 	struct stat st;
 	assert_int_equal(stat(f->log, &st), 0);
 	off_t whole = st.st_size;
@@ -640,9 +642,7 @@ static void a_failed_flush_keeps_the_record_for_the_writer(void **state)
 	lim = saved;
 	lim.rlim_cur = (rlim_t)st.st_size + 10; /* less than a record */
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	until_writer_asleep(log);
-	assert_int_equal(audit_queue(log, &ev, &t), 0);
-	assert_int_equal(audit_flush(log), -EFBIG);
+	assert_int_equal(queue_and_flush(log, &ev, &t), -EFBIG);
 	int failing = 0;
 	assert_true(audit_durable(log, &failing) <= t);
 	assert_int_equal(failing, EFBIG);

@@ -196,11 +196,11 @@ struct audit_verify_opts {
 };
 int audit_verify(const char *const *paths, size_t npaths, const struct audit_verify_opts *o);
 
-/* Subcommands (audit/verify.c, audit/proof.c, audit/query.c). */
 /* The writer thread waits for work (tests: audit_flush() can only write
  * itself then). */
 bool audit_writer_asleep(struct audit_log *log);
 
+/* Subcommands (audit/verify.c, audit/proof.c, audit/query.c). */
 int audit_cmd_verify(int argc, char **argv);
 int audit_cmd_prove(int argc, char **argv);
 int audit_cmd_verify_proof(int argc, char **argv);

@@ -641,7 +641,6 @@ static void wrap_record(struct audit_log *log, struct qent *e)
 	memcpy(log->prev, leaf, AUDIT_PREV_BYTES);
 }
 
-
 /* A group: the records written between two syncs (with sync_always; with an
  * interval, one write). What to restore if any part of it fails. */
 struct group {

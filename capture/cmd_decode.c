@@ -65,7 +65,7 @@ static void out_reserve(struct out *o)
 		out_flush(o);
 }
 
-__attribute__((always_inline)) static inline void out_mem(struct out *o, const char *s, size_t n)
+static BMS_HOT void out_mem(struct out *o, const char *s, size_t n)
 {
 	if (n > sizeof(o->buf) - o->n) {
 		out_flush(o);
@@ -114,7 +114,7 @@ static inline char *fmt_u64(char tmp[static 20], uint64_t v)
 /* Copies n <= cap bytes as a fixed-size copy of cap bytes (inlined moves instead of a call for a
  * variable length): the bytes past n land in free buffer space and are overwritten later.
  * `s` must be readable for cap bytes. */
-__attribute__((always_inline)) static inline void out_over(struct out *o, const char *s, size_t n, size_t cap)
+static BMS_HOT void out_over(struct out *o, const char *s, size_t n, size_t cap)
 {
 	if (sizeof(o->buf) - o->n >= cap) {
 		memcpy(o->buf + o->n, s, cap);
@@ -181,7 +181,7 @@ static inline unsigned ndigits32(uint32_t v)
 
 /* Decimal digits at w; returns the end. The digit count is known first, so the digits are
  * written in place, two per division. */
-__attribute__((always_inline)) static inline char *put_u32(char *w, uint32_t v)
+static BMS_HOT char *put_u32(char *w, uint32_t v)
 {
 	unsigned n = ndigits32(v);
 	char *p = w + n;
@@ -199,7 +199,7 @@ __attribute__((always_inline)) static inline char *put_u32(char *w, uint32_t v)
 	return w + n;
 }
 
-__attribute__((always_inline)) static inline char *put_u64(char *w, uint64_t v)
+static BMS_HOT char *put_u64(char *w, uint64_t v)
 {
 	if (__builtin_expect(v <= UINT32_MAX, 1))
 		return put_u32(w, (uint32_t)v);
@@ -214,7 +214,7 @@ __attribute__((always_inline)) static inline char *put_u64(char *w, uint64_t v)
  * value, shifted to drop the leading zeros and stored with one 8-byte move (the bytes past the
  * number land in free buffer space and are overwritten later). In a register, not a byte
  * array: an 8-byte load over bytes just stored one by one stalls (no store forwarding). */
-__attribute__((always_inline)) static inline char *put_u16(char *w, uint16_t v)
+static BMS_HOT char *put_u16(char *w, uint16_t v)
 {
 	unsigned n = 1u + (v >= 10) + (v >= 100) + (v >= 1000) + (v >= 10000);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -249,7 +249,7 @@ static void u8_texts_init(void)
 	}
 }
 
-__attribute__((always_inline)) static inline char *put_u8(char *w, uint8_t v)
+static BMS_HOT char *put_u8(char *w, uint8_t v)
 {
 	memcpy(w, &u8_texts[v], 4);
 	return w + u8_texts[v].len;
@@ -399,7 +399,7 @@ static void out_anomalies(struct out *o, const struct cap_pdu *p, int json)
 	}
 }
 
-__attribute__((always_inline)) static inline void json_key_u64(struct out *o, const char *key, size_t keylen, uint64_t v)
+static BMS_HOT void json_key_u64(struct out *o, const char *key, size_t keylen, uint64_t v)
 {
 	out_mem(o, key, keylen);
 	out_u64(o, v);

@@ -14,9 +14,8 @@
 
 #include "capture/link.h"
 
-/* The headers of every packet go through these: inlined into cap_link_parse, the common
- * path (Ethernet, IPv4, TCP or UDP) runs without a call. */
-#define HOT_INLINE __attribute__((always_inline)) inline
+/* The headers of every packet go through these parsers: BMS_HOT inlines them into
+ * cap_link_parse, so the common path (Ethernet, IPv4, TCP or UDP) runs without a call. */
 
 #define ETH_IPV4 0x0800
 #define ETH_IPV6 0x86DD
@@ -37,13 +36,13 @@ static inline uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-HOT_INLINE static int is_vlan_type(uint16_t t)
+BMS_HOT static int is_vlan_type(uint16_t t)
 {
 	return t == ETH_VLAN || t == ETH_QINQ || t == ETH_QINQ_OLD1 || t == ETH_QINQ_OLD2;
 }
 
 /* TCP: sport 2, dport 2, seq 4, ack 4, data offset/flags 2, window 2, checksum 2, urgent 2, options. */
-HOT_INLINE static int parse_tcp(struct bms_cursor *c, struct cap_packet *out)
+BMS_HOT static int parse_tcp(struct bms_cursor *c, struct cap_packet *out)
 {
 	const uint8_t *h;
 
@@ -64,7 +63,7 @@ HOT_INLINE static int parse_tcp(struct bms_cursor *c, struct cap_packet *out)
 }
 
 /* UDP: sport 2, dport 2, length 2 (header included), checksum 2. */
-HOT_INLINE static int parse_udp(struct bms_cursor *c, struct cap_packet *out)
+BMS_HOT static int parse_udp(struct bms_cursor *c, struct cap_packet *out)
 {
 	const uint8_t *h;
 
@@ -86,7 +85,7 @@ HOT_INLINE static int parse_udp(struct bms_cursor *c, struct cap_packet *out)
 	return 0;
 }
 
-HOT_INLINE static int parse_l4(uint8_t proto, struct bms_cursor *c, struct cap_packet *out)
+BMS_HOT static int parse_l4(uint8_t proto, struct bms_cursor *c, struct cap_packet *out)
 {
 	out->l4 = proto;
 	if (proto == 6)
@@ -97,7 +96,7 @@ HOT_INLINE static int parse_l4(uint8_t proto, struct bms_cursor *c, struct cap_p
 }
 
 /* Narrow the cursor to an IP datagram of `total` bytes (header included) that began at `start`. */
-HOT_INLINE static void clamp_ip(struct bms_cursor *c, size_t start, size_t total, struct cap_packet *out)
+BMS_HOT static void clamp_ip(struct bms_cursor *c, size_t start, size_t total, struct cap_packet *out)
 {
 	size_t have = c->len - start;
 	if (total == 0) /* length 0: a segmentation-offload capture; trust what was captured */
@@ -111,7 +110,7 @@ HOT_INLINE static void clamp_ip(struct bms_cursor *c, size_t start, size_t total
 }
 
 /* IPv4 (RFC 791): ver/ihl 1, tos 1, total length 2, id 2, flags/offset 2, ttl 1, proto 1, csum 2, src 4, dst 4, options. */
-HOT_INLINE static int parse_ipv4(struct bms_cursor *c, struct cap_packet *out)
+BMS_HOT static int parse_ipv4(struct bms_cursor *c, struct cap_packet *out)
 {
 	size_t start = c->off;
 	const uint8_t *h;
@@ -139,7 +138,7 @@ HOT_INLINE static int parse_ipv4(struct bms_cursor *c, struct cap_packet *out)
 }
 
 /* IPv6 (RFC 8200): ver/class/flow 4, payload length 2, next header 1, hop limit 1, src 16, dst 16, extension headers. */
-HOT_INLINE static int parse_ipv6(struct bms_cursor *c, struct cap_packet *out)
+BMS_HOT static int parse_ipv6(struct bms_cursor *c, struct cap_packet *out)
 {
 	size_t start = c->off;
 	const uint8_t *h;
@@ -195,7 +194,7 @@ HOT_INLINE static int parse_ipv6(struct bms_cursor *c, struct cap_packet *out)
 	return CAP_LINK_MALFORMED;
 }
 
-HOT_INLINE static int parse_ip_by_version(struct bms_cursor *c, struct cap_packet *out)
+BMS_HOT static int parse_ip_by_version(struct bms_cursor *c, struct cap_packet *out)
 {
 	uint8_t b;
 
@@ -209,7 +208,7 @@ HOT_INLINE static int parse_ip_by_version(struct bms_cursor *c, struct cap_packe
 }
 
 /* From an ethertype on: VLAN tags (TCI 2, inner type 2), then IP. */
-HOT_INLINE static int parse_ethertype(uint16_t type, struct bms_cursor *c, struct cap_packet *out)
+BMS_HOT static int parse_ethertype(uint16_t type, struct bms_cursor *c, struct cap_packet *out)
 {
 	int tags = 0;
 
@@ -233,7 +232,7 @@ HOT_INLINE static int parse_ethertype(uint16_t type, struct bms_cursor *c, struc
 	return CAP_LINK_NOT_IP;
 }
 
-HOT_INLINE static int parse_null(struct bms_cursor *c, struct cap_packet *out, int network_order)
+BMS_HOT static int parse_null(struct bms_cursor *c, struct cap_packet *out, int network_order)
 {
 	const uint8_t *b;
 	uint32_t fam;

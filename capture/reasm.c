@@ -79,7 +79,7 @@ static uint32_t key_hash(const struct reasm_key *k)
 
 /* 0 when `k` is the flow's direction 0, 1 when reversed, -1 when another flow. Inline: every
  * segment asks it once or twice. */
-__attribute__((always_inline)) static inline int key_dir(const struct reasm_key *fk, const struct reasm_key *k)
+static BMS_HOT int key_dir(const struct reasm_key *fk, const struct reasm_key *k)
 {
 	if (fk->ipver != k->ipver || fk->vlan != k->vlan)
 		return -1;

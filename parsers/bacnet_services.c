@@ -12,9 +12,9 @@
 #include "parsers/bacnet_services.h"
 #include "parsers/bacnet_tag.h"
 
-/* The grammar helpers below run for every tag of every service: inlined, a tag read and
- * its check become straight-line code in the caller instead of a call with a struct in memory. */
-#define HOT __attribute__((always_inline)) inline
+/* The grammar helpers below run for every tag of every service: BMS_HOT inlines them, so a
+ * tag read and its check become straight-line code in the caller instead of a call with a
+ * struct in memory. */
 
 #define CTX 1
 #define APP 0
@@ -32,13 +32,13 @@ struct sp {
 	struct bms_target scratch; /* where targets beyond BMS_MAX_TARGETS are decoded and dropped */
 };
 
-HOT static int fail(struct sp *s, unsigned bit)
+BMS_HOT static int fail(struct sp *s, unsigned bit)
 {
 	s->r->anomalies |= BACNET_AN(bit);
 	return -1;
 }
 
-HOT static bool next_is(const struct sp *s, int ctx, uint8_t num, uint8_t kind)
+BMS_HOT static bool next_is(const struct sp *s, int ctx, uint8_t num, uint8_t kind)
 {
 	struct bms_cursor k = s->c;
 	struct bacnet_tag t;
@@ -48,13 +48,13 @@ HOT static bool next_is(const struct sp *s, int ctx, uint8_t num, uint8_t kind)
 	return t.context == ctx && t.number == num && t.kind == kind;
 }
 
-HOT static bool at_end(const struct sp *s)
+BMS_HOT static bool at_end(const struct sp *s)
 {
 	return bms_cursor_left(&s->c) == 0;
 }
 
 /* Consume the next tag if it is the one the grammar expects. */
-HOT static int take(struct sp *s, int ctx, uint8_t num, uint8_t kind, struct bacnet_tag *t)
+BMS_HOT static int take(struct sp *s, int ctx, uint8_t num, uint8_t kind, struct bacnet_tag *t)
 {
 	struct bms_cursor k = s->c;
 	int rc;
@@ -81,7 +81,7 @@ static int finish(struct sp *s)
 	return 0;
 }
 
-HOT static int uint_of(struct sp *s, const struct bacnet_tag *t, uint64_t max, uint64_t *out)
+BMS_HOT static int uint_of(struct sp *s, const struct bacnet_tag *t, uint64_t max, uint64_t *out)
 {
 	if (bacnet_tag_unsigned(t, out) != 0)
 		return fail(s, BACNET_AN_TAG_BAD_LENGTH);
@@ -90,7 +90,7 @@ HOT static int uint_of(struct sp *s, const struct bacnet_tag *t, uint64_t max, u
 	return 0;
 }
 
-HOT static int ctx_uint(struct sp *s, uint8_t num, uint64_t max, uint64_t *out)
+BMS_HOT static int ctx_uint(struct sp *s, uint8_t num, uint64_t max, uint64_t *out)
 {
 	struct bacnet_tag t;
 
@@ -129,7 +129,7 @@ static int app_signed(struct sp *s, int64_t *out)
 }
 
 /* 20.2.14: object identifier = object type (10 bits) << 22 | instance (22 bits). */
-HOT static int objid_of(struct sp *s, const struct bacnet_tag *t, uint16_t *type, uint32_t *inst)
+BMS_HOT static int objid_of(struct sp *s, const struct bacnet_tag *t, uint16_t *type, uint32_t *inst)
 {
 	uint64_t v;
 
@@ -140,7 +140,7 @@ HOT static int objid_of(struct sp *s, const struct bacnet_tag *t, uint16_t *type
 	return 0;
 }
 
-HOT static int ctx_objid(struct sp *s, uint8_t num, uint16_t *type, uint32_t *inst)
+BMS_HOT static int ctx_objid(struct sp *s, uint8_t num, uint16_t *type, uint32_t *inst)
 {
 	struct bacnet_tag t;
 

@@ -132,7 +132,6 @@ int bacnet_tag_validate(const uint8_t *p, size_t n)
 	return 0;
 }
 
-
 int bacnet_tag_signed(const struct bacnet_tag *t, int64_t *out)
 {
 	uint64_t u;

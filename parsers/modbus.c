@@ -47,8 +47,7 @@
 
 #define MAX_PDU 253
 
-/* Field reads and the target helper run for every PDU: inlined into each decoder. */
-#define HOT __attribute__((always_inline)) inline
+/* Field reads and the target helper run for every PDU: BMS_HOT inlines them into each decoder. */
 
 /* Decoder state for one PDU. */
 struct dctx {
@@ -58,33 +57,33 @@ struct dctx {
 	bool req;
 };
 
-HOT static void flag(struct dctx *d, enum modbus_anomaly a)
+BMS_HOT static void flag(struct dctx *d, enum modbus_anomaly a)
 {
 	d->out->anomalies |= 1ull << a;
 }
 
 /* Flags a malformed anomaly and returns -1, so checks read `return bad(d, X);`. */
-HOT static int bad(struct dctx *d, enum modbus_anomaly a)
+BMS_HOT static int bad(struct dctx *d, enum modbus_anomaly a)
 {
 	flag(d, a);
 	return -1;
 }
 
-HOT BMS_WUR static int rd8(struct dctx *d, uint8_t *v)
+BMS_HOT BMS_WUR static int rd8(struct dctx *d, uint8_t *v)
 {
 	if (bms_cursor_u8(&d->c, v) != 0)
 		return bad(d, MB_AN_PDU_TRUNCATED);
 	return 0;
 }
 
-HOT BMS_WUR static int rd16(struct dctx *d, uint16_t *v)
+BMS_HOT BMS_WUR static int rd16(struct dctx *d, uint16_t *v)
 {
 	if (bms_cursor_u16be(&d->c, v) != 0)
 		return bad(d, MB_AN_PDU_TRUNCATED);
 	return 0;
 }
 
-HOT BMS_WUR static int rdbytes(struct dctx *d, size_t n, const uint8_t **p)
+BMS_HOT BMS_WUR static int rdbytes(struct dctx *d, size_t n, const uint8_t **p)
 {
 	if (bms_cursor_bytes(&d->c, n, p) != 0)
 		return bad(d, MB_AN_PDU_TRUNCATED);
@@ -100,7 +99,7 @@ BMS_WUR static int bc_is_rest(struct dctx *d, size_t bc)
 }
 
 /* The next target slot, or NULL past BMS_MAX_TARGETS (then flagged). */
-HOT static struct bms_target *add_target(struct dctx *d, uint8_t space, uint32_t start, uint32_t count)
+BMS_HOT static struct bms_target *add_target(struct dctx *d, uint8_t space, uint32_t start, uint32_t count)
 {
 	struct bms_target *t;
 

@@ -875,13 +875,25 @@ static void st_member(struct cc *c, const struct stmt *s, int32_t role)
 	}
 	switch (m.kind) {
 	case POL_M_CERT_ROLE:
-	case POL_M_SUBJECT:
-		if (strlen(v->text) >= (m.kind == POL_M_CERT_ROLE ? BMS_ROLE_MAX : BMS_SUBJECT_MAX)) {
-			ERR_T(c, v, "%s '%s' is too long", k->text, v->text);
+	case POL_M_SUBJECT: {
+		/* The same limits as the guard's (policies/identity.h): a value the guard would refuse
+		 * or ignore in a certificate cannot name anyone here either. */
+		size_t lim = m.kind == POL_M_CERT_ROLE ? BMS_ROLE_LEN : BMS_SUBJECT_LEN, len = strlen(v->text);
+		if (len > lim) {
+			ERR_T(c, v, "%s '%s' is %zu bytes, longer than %zu", k->text, v->text, len, lim);
 			return;
 		}
+		/* OpenSSL's RFC 2253 form, the one the guard matches, escapes every byte above 0x7f
+		 * (CN=M\C3\BCller for CN=Müller): such a subject value could never match. */
+		for (size_t q = 0; m.kind == POL_M_SUBJECT && q < len; q++)
+			if ((unsigned char)v->text[q] >= 0x80) {
+				WARN_T(c, v, "subject '%s' never matches: the guard writes subjects in RFC 2253 form with "
+					     "each byte above 0x7f escaped as \\XX (e.g. CN=M\\C3\\BCller)", v->text);
+				break;
+			}
 		cpy(m.text, sizeof(m.text), v->text);
 		break;
+	}
 	case POL_M_FINGERPRINT:
 		if (parse_fingerprint(v->text, m.fp) < 0) {
 			ERR_T(c, v, "'%s' is not a SHA-256 fingerprint (64 hex digits, colons allowed)", v->text);

@@ -7,13 +7,25 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define BMS_SUBJECT_MAX 256
-#define BMS_ROLE_MAX 64
+/* The one limit on a certificate subject in RFC 2253 form, in bytes. The guard refuses a
+ * certificate whose subject is longer (it is never cut: a cut subject could be somebody
+ * else's), and a policy `subject` value may be at most this long. */
+#define BMS_SUBJECT_LEN 255
+#define BMS_SUBJECT_MAX (BMS_SUBJECT_LEN + 1) /* buffer: the subject and its NUL */
+
+/* The one limit on a Modbus/TCP Security role, in bytes: what `bmsgate pki` issues, what the
+ * guard takes from a certificate, what a policy's `certificate-role` and rule may name. */
+#define BMS_ROLE_LEN 64
+#define BMS_ROLE_MAX (BMS_ROLE_LEN + 1) /* buffer: the role and its NUL */
+
+/* The Modbus/TCP Security role extension (MB-TCP-Security v21, R-21): extnValue is one DER
+ * UTF8String. The one spelling of the OID for issuer, guard and tests. */
+#define BMS_ROLE_OID "1.3.6.1.4.1.50316.802.1"
 
 struct bms_identity {
 	bool authenticated;              /* true: a verified client certificate; false: legacy address only */
-	char subject[BMS_SUBJECT_MAX];   /* certificate subject, RFC 2253 form; "" when none */
-	char role[BMS_ROLE_MAX];         /* Modbus/TCP Security role (OID 1.3.6.1.4.1.50316.802.1); "" = no role */
+	char subject[BMS_SUBJECT_MAX];   /* certificate subject, RFC 2253 form, whole; "" when none */
+	char role[BMS_ROLE_MAX];         /* Modbus/TCP Security role (BMS_ROLE_OID); "" = no role */
 	bool has_fingerprint;
 	uint8_t fingerprint[32];         /* SHA-256 of the DER certificate */
 	struct sockaddr_storage addr;    /* peer address */

@@ -10,7 +10,9 @@
 #include "policies/policy.h"
 #include "policies/suggest.h"
 
-#define POL_NAME_MAX 64
+/* Names of devices, points, roles, schedules, in bytes with the NUL. A rule may name a
+ * certificate role directly (a role no block declares), so a name holds any role. */
+#define POL_NAME_MAX BMS_ROLE_MAX
 #define POL_FULL_MAX (2 * POL_NAME_MAX + 2)
 #define POL_MAX_ROLES 256
 #define POL_ROLE_WORDS (POL_MAX_ROLES / 64)

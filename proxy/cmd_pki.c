@@ -10,12 +10,13 @@
 
 #include "cmds.h"
 #include "proxy/pki.h"
+#include "proxy/tls.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: bmsgate pki init DIR [--name \"Site CA\"] [--key ec|rsa] [--rsa-bits N] [--days N]\n"
-		"       bmsgate pki issue DIR --guard NAME [--dns NAME]... [--ip ADDR]... [VALIDITY] [KEY]\n"
+		"usage: bmsgate pki init DIR [--name \"Site CA\"] [--group GROUP] [--key ec|rsa] [--rsa-bits N] [--days N]\n"
+		"       bmsgate pki issue DIR --guard NAME [--dns NAME]... [--ip ADDR]... [--group GROUP] [VALIDITY] [KEY]\n"
 		"       bmsgate pki issue DIR --controller NAME --role ROLE|--no-role [VALIDITY] [KEY]\n"
 		"       bmsgate pki revoke DIR NAME|SERIAL [--reason REASON]\n"
 		"       bmsgate pki crl DIR [--days N]\n"
@@ -27,6 +28,9 @@ static void usage(FILE *out)
 		"  KEY:      --key ec (ECDSA P-256, default) | --key rsa [--rsa-bits 2048]\n"
 		"  REASON:   unspecified key-compromise ca-compromise affiliation-changed superseded\n"
 		"            cessation-of-operation certificate-hold privilege-withdrawn\n"
+		"  GROUP:    the guard's service group (its user's primary group): DIR and DIR/issued become\n"
+		"            0750 and guard keys 0640 with that group, so a guard running as that user re-reads\n"
+		"            its certificate, key, CA and CRL; the CA key and controller keys stay 0600\n"
 		"Files: DIR/ca.crt DIR/ca.key DIR/crl.pem DIR/index.tsv DIR/issued/NAME.crt DIR/issued/NAME.key\n"
 		"(see docs/pki.md). Revoking also republishes DIR/crl.pem.\n");
 }
@@ -61,7 +65,7 @@ static int parse_key(const char *s, struct bms_pki_key_opts *k)
 struct args {
 	const char *pos[2];
 	int npos;
-	const char *name, *guard, *controller, *role, *reason, *not_before, *not_after;
+	const char *name, *guard, *controller, *role, *reason, *not_before, *not_after, *group;
 	bool no_role;
 	int days;
 	struct bms_pki_key_opts key;
@@ -105,6 +109,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->controller = val;
 		else if (strcmp(o, "--role") == 0)
 			a->role = val;
+		else if (strcmp(o, "--group") == 0)
+			a->group = val;
 		else if (strcmp(o, "--reason") == 0)
 			a->reason = val;
 		else if (strcmp(o, "--not-before") == 0)
@@ -151,6 +157,7 @@ static int only(const struct args *a, const char *sub, const char *allowed)
 		{ "role", a->role || a->no_role }, { "reason", a->reason },
 		{ "not-before", a->not_before }, { "not-after", a->not_after }, { "days", a->days },
 		{ "key", a->key.type || a->key.rsa_bits }, { "dns", a->ndns }, { "ip", a->nip },
+		{ "group", a->group },
 	};
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		char needle[32];
@@ -217,15 +224,17 @@ static int do_role(const char *path)
 		fprintf(stderr, "bmsgate pki role: %s is not a PEM certificate\n", path);
 		return 1;
 	}
-	char role[BMS_PKI_ROLE_MAX + 1];
-	int rc = bms_pki_cert_role(x, role);
+	char role[BMS_ROLE_MAX];
+	const char *why = "";
+	int rc = proxy_tls_role(x, role, &why); /* the guard's reading of it */
 	X509_free(x);
-	if (rc == -ENOENT) {
+	if (rc == 0) {
 		printf("(no role)\n");
 		return 3;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "bmsgate pki role: %s: malformed role extension\n", path);
+		fprintf(stderr, "bmsgate pki role: %s: malformed role extension: %s (a guard gives it no role)\n",
+			path, why);
 		return 1;
 	}
 	printf("%s\n", role);
@@ -254,18 +263,21 @@ int cmd_pki(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(sub, "init") == 0) {
-		if (a.npos != 1 || only(&a, sub, " name key days ") < 0)
+		if (a.npos != 1 || only(&a, sub, " name group key days ") < 0)
 			return 2;
-		if (bms_pki_init(dir, a.name, &a.key, a.days, err) < 0) {
+		if (bms_pki_init(dir, a.name, &a.key, a.days, a.group, err) < 0) {
 			fprintf(stderr, "bmsgate pki init: %s\n", err);
 			return 1;
 		}
 		printf("site CA created: %s/ca.crt (key %s/ca.key, CRL %s/crl.pem)\n", dir, dir, dir);
+		if (a.group)
+			printf("shared with group %s: guard keys will be 0640 for it; the CA key stays owner-only\n",
+			       a.group);
 		return 0;
 	}
 	if (strcmp(sub, "issue") == 0) {
 		if (a.npos != 1 ||
-		    only(&a, sub, " guard controller role dns ip days not-before not-after key ") < 0)
+		    only(&a, sub, " guard controller role dns ip group days not-before not-after key ") < 0)
 			return 2;
 		struct bms_pki_issue_opts o;
 		memset(&o, 0, sizeof(o));
@@ -276,6 +288,10 @@ int cmd_pki(int argc, char **argv)
 		if (a.controller) {
 			if (!a.role && !a.no_role) {
 				fprintf(stderr, "bmsgate pki issue: --controller needs --role ROLE (or --no-role for a certificate without one)\n");
+				return 2;
+			}
+			if (a.group) {
+				fprintf(stderr, "bmsgate pki issue: --group is for --guard: a controller's key goes to another machine and stays owner-only\n");
 				return 2;
 			}
 			if (a.role && a.no_role) {
@@ -298,6 +314,7 @@ int cmd_pki(int argc, char **argv)
 		memcpy(o.ip, a.ip, sizeof(o.ip));
 		o.nip = a.nip;
 		o.key = a.key;
+		o.group = a.group;
 		o.validity.days = a.days;
 		time_t now = time(NULL);
 		if (a.days && (a.not_before && a.not_after)) {

@@ -297,14 +297,17 @@ static void handshake_done(struct gsession *s)
 		session_refuse(s, "no verified client certificate");
 		return;
 	}
-	if (proxy_tls_identity(cert, &s->id) < 0) {
-		session_refuse(s, "cannot read the client certificate");
+	/* note: why the identity is refused, or why its role extension was ignored */
+	char note[192];
+	if (proxy_tls_identity(cert, &s->id, note, sizeof(note)) < 0) {
+		session_refuse(s, note[0] ? note : "cannot read the client certificate");
 		return;
 	}
 	s->handshaken = true;
 	s->accepted_audited = true;
-	char detail[96];
-	snprintf(detail, sizeof(detail), "%s %s", SSL_get_version(s->tls.ssl), SSL_get_cipher_name(s->tls.ssl));
+	char detail[320];
+	snprintf(detail, sizeof(detail), "%s %s%s%s", SSL_get_version(s->tls.ssl), SSL_get_cipher_name(s->tls.ssl),
+		 note[0] ? "; " : "", note);
 	audit_simple(g, AUDIT_CONN_ACCEPTED, &s->id, detail);
 	uv_timer_again(&s->timer);
 }

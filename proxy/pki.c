@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+
+#include "proxy/tls.h"
 
 #define INDEX_MAX_LINES 100000
 #define INDEX_LINE_MAX 1024
@@ -86,7 +89,7 @@ int bms_pki_check_name(const char *name)
 int bms_pki_check_role(const char *role)
 {
 	size_t n = strlen(role);
-	if (n == 0 || n > BMS_PKI_ROLE_MAX)
+	if (n == 0 || n > BMS_ROLE_LEN)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)role[i];
@@ -202,9 +205,11 @@ static int scan_time(const char *s, time_t *out)
 
 /* ---- files ---- */
 
-/* Writes data to path through a temporary file and rename(2); the file has `mode` from its
- * creation on (O_EXCL, then fchmod against the umask), so a key is never readable by others. */
-static int write_atomic(const char *path, mode_t mode, const void *data, size_t len,
+/* Writes data to path through a temporary file and rename(2). The file is created 0600 (O_EXCL),
+ * given its group (`gid`, or NO_GROUP to keep the creator's) and only then its `mode`, so a key
+ * is never readable by anyone it is not meant for, whatever the umask. */
+#define NO_GROUP ((gid_t)-1)
+static int write_atomic(const char *path, mode_t mode, gid_t gid, const void *data, size_t len,
 			char err[static BMS_PKI_ERR_MAX])
 {
 	char tmp[PATH_MAX];
@@ -214,14 +219,14 @@ static int write_atomic(const char *path, mode_t mode, const void *data, size_t 
 		return -ENAMETOOLONG;
 	}
 	(void)unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		int e = errno;
 		errf(err, "cannot create %s: %s", tmp, strerror(e));
 		return -e;
 	}
 	int rc = 0;
-	if (fchmod(fd, mode) < 0) {
+	if ((gid != NO_GROUP && fchown(fd, (uid_t)-1, gid) < 0) || fchmod(fd, mode) < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -262,7 +267,7 @@ fail:
 }
 
 /* PEM-encodes through a memory BIO, then writes atomically. kind: 'c' cert, 'k' key, 'r' CRL. */
-static int write_pem(const char *path, mode_t mode, char kind, void *obj,
+static int write_pem(const char *path, mode_t mode, gid_t gid, char kind, void *obj,
 		     char err[static BMS_PKI_ERR_MAX])
 {
 	BIO *b = BIO_new(BIO_s_mem());
@@ -285,7 +290,7 @@ static int write_pem(const char *path, mode_t mode, char kind, void *obj,
 	}
 	char *data;
 	long len = BIO_get_mem_data(b, &data);
-	rc = write_atomic(path, mode, data, (size_t)len, err);
+	rc = write_atomic(path, mode, gid, data, (size_t)len, err);
 fail:
 	BIO_free(b);
 	return rc;
@@ -394,7 +399,7 @@ static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value,
 static int add_role_ext(X509 *x, const char *role, char err[static BMS_PKI_ERR_MAX])
 {
 	int rc = -EIO;
-	ASN1_OBJECT *obj = OBJ_txt2obj(BMS_PKI_ROLE_OID, 1);
+	ASN1_OBJECT *obj = OBJ_txt2obj(BMS_ROLE_OID, 1);
 	ASN1_UTF8STRING *s = ASN1_UTF8STRING_new();
 	ASN1_OCTET_STRING *der = ASN1_OCTET_STRING_new();
 	X509_EXTENSION *e = NULL;
@@ -423,44 +428,12 @@ fail:
 	return rc;
 }
 
-int bms_pki_cert_role(X509 *cert, char buf[static BMS_PKI_ROLE_MAX + 1])
+int bms_pki_cert_role(X509 *cert, char buf[static BMS_ROLE_MAX])
 {
-	int rc = -EINVAL;
-	ASN1_OBJECT *obj = OBJ_txt2obj(BMS_PKI_ROLE_OID, 1);
-	ASN1_UTF8STRING *s = NULL;
-	buf[0] = '\0';
-	if (!obj)
-		return -ENOMEM;
-	int i = X509_get_ext_by_OBJ(cert, obj, -1);
-	if (i < 0) {
-		rc = -ENOENT;
-		goto fail;
-	}
-	/* Two role extensions are ambiguous: refuse rather than pick one. */
-	if (X509_get_ext_by_OBJ(cert, obj, i) >= 0)
-		goto fail;
-	ASN1_OCTET_STRING *data = X509_EXTENSION_get_data(X509_get_ext(cert, i));
-	const unsigned char *p = ASN1_STRING_get0_data(data);
-	long len = ASN1_STRING_length(data);
-	const unsigned char *end = p + len;
-	s = d2i_ASN1_UTF8STRING(NULL, &p, len);
-	if (!s || p != end)
-		goto fail;
-	int n = ASN1_STRING_length(s);
-	const unsigned char *r = ASN1_STRING_get0_data(s);
-	if (n < 1 || n > BMS_PKI_ROLE_MAX)
-		goto fail;
-	for (int k = 0; k < n; k++)
-		if (r[k] < 0x20 || r[k] == 0x7f)
-			goto fail;
-	memcpy(buf, r, (size_t)n);
-	buf[n] = '\0';
-	rc = 0;
-fail:
-	ERR_clear_error();
-	ASN1_UTF8STRING_free(s);
-	ASN1_OBJECT_free(obj);
-	return rc;
+	/* the guard's own parser, so that `pki role` says what a guard will make of the certificate */
+	const char *why;
+	int rc = proxy_tls_role(cert, buf, &why);
+	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
 }
 
 static int set_name(X509_NAME *n, const char *cn, char err[static BMS_PKI_ERR_MAX])
@@ -719,7 +692,7 @@ static int index_write(const char *dir, const struct bms_pki_entry *v, size_t n,
 		errf(err, "out of memory");
 		return -ENOMEM;
 	}
-	int rc = write_atomic(path, 0644, buf, len, err);
+	int rc = write_atomic(path, 0644, NO_GROUP, buf, len, err);
 	free(buf);
 	return rc;
 }
@@ -845,10 +818,10 @@ static int crl_write(const char *dir, const struct ca *ca, const struct bms_pki_
 	}
 	char numbuf[32];
 	int nl = snprintf(numbuf, sizeof(numbuf), "%ld\n", number);
-	rc = write_atomic(np, 0644, numbuf, (size_t)nl, err);
+	rc = write_atomic(np, 0644, NO_GROUP, numbuf, (size_t)nl, err);
 	if (rc < 0)
 		goto fail;
-	rc = write_pem(path, 0644, 'r', crl, err);
+	rc = write_pem(path, 0644, NO_GROUP, 'r', crl, err);
 fail:
 	X509_EXTENSION_free(aki);
 	ASN1_INTEGER_free(num);
@@ -860,7 +833,10 @@ fail:
 
 /* ---- commands ---- */
 
-static int make_dir(const char *path, char err[static BMS_PKI_ERR_MAX])
+/* DIR and DIR/issued: 0700, or 0750 with group `gid` when the directory is shared with a
+ * service group (the guard's user re-reads its certificate, key, CA and CRL after dropping
+ * privileges, so it must be able to reach them). */
+static int make_dir(const char *path, gid_t gid, char err[static BMS_PKI_ERR_MAX])
 {
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 		int e = errno;
@@ -872,7 +848,12 @@ static int make_dir(const char *path, char err[static BMS_PKI_ERR_MAX])
 		errf(err, "%s is not a directory", path);
 		return -ENOTDIR;
 	}
-	if (chmod(path, 0700) < 0) {
+	if (gid != NO_GROUP && chown(path, (uid_t)-1, gid) < 0) {
+		int e = errno;
+		errf(err, "cannot give %s to group %lu: %s", path, (unsigned long)gid, strerror(e));
+		return -e;
+	}
+	if (chmod(path, gid != NO_GROUP ? 0750 : 0700) < 0) {
 		int e = errno;
 		errf(err, "cannot chmod %s: %s", path, strerror(e));
 		return -e;
@@ -880,10 +861,42 @@ static int make_dir(const char *path, char err[static BMS_PKI_ERR_MAX])
 	return 0;
 }
 
+/* --group NAME (or a number) -> gid */
+static int group_id(const char *name, gid_t *gid, char err[static BMS_PKI_ERR_MAX])
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+	if (e == 0 && res) {
+		*gid = res->gr_gid;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(name, &end, 10);
+	if (name[0] && *end == '\0' && errno == 0 && v < (unsigned long)NO_GROUP && isdigit((unsigned char)name[0])) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	errf(err, "no group '%s' (create the service user and its group first: adduser --system --group bmsgate)",
+	     name);
+	return -ENOENT;
+}
+
+/* The group DIR is shared with: its group when DIR grants that group r-x (`pki init --group`). */
+static gid_t shared_group(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0 || (st.st_mode & 0050) != 0050)
+		return NO_GROUP;
+	return st.st_gid;
+}
+
 int bms_pki_init(const char *dir, const char *ca_name, const struct bms_pki_key_opts *key, int days,
-		 char err[static BMS_PKI_ERR_MAX])
+		 const char *group, char err[static BMS_PKI_ERR_MAX])
 {
 	int rc, lockfd = -1;
+	gid_t gid = NO_GROUP;
 	EVP_PKEY *pk = NULL;
 	X509 *x = NULL;
 	char path[PATH_MAX], sub[PATH_MAX];
@@ -898,9 +911,15 @@ int bms_pki_init(const char *dir, const char *ca_name, const struct bms_pki_key_
 		errf(err, "validity of %d days out of range (1..%d)", days, 100 * 366);
 		return -EINVAL;
 	}
-	rc = make_dir(dir, err);
-	if (rc < 0)
+	if (group && (rc = group_id(group, &gid, err)) < 0)
 		return rc;
+	/* Created if absent, modes left alone until it is known to hold no CA: a mistaken `init`
+	 * on a live site must not take the guard's access away. */
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+		errf(err, "cannot create %s: %s", dir, strerror(e));
+		return -e;
+	}
 	rc = lock_dir(dir, &lockfd, err);
 	if (rc < 0)
 		return rc;
@@ -915,8 +934,8 @@ int bms_pki_init(const char *dir, const char *ca_name, const struct bms_pki_key_
 		rc = -EEXIST;
 		goto fail;
 	}
-	rc = make_dir(sub, err);
-	if (rc < 0)
+	/* shared last, once it is known to hold no other CA */
+	if ((rc = make_dir(sub, gid, err)) < 0 || (rc = make_dir(dir, gid, err)) < 0)
 		goto fail;
 	rc = -EIO;
 	pk = gen_key(key, err);
@@ -953,13 +972,13 @@ int bms_pki_init(const char *dir, const char *ca_name, const struct bms_pki_key_
 		goto fail;
 	}
 	/* Key first: a crash between the two leaves no certificate without its key. */
-	if ((rc = write_pem(path, 0600, 'k', pk, err)) < 0)
+	if ((rc = write_pem(path, 0600, NO_GROUP, 'k', pk, err)) < 0) /* the CA key: root only, always */
 		goto fail;
 	if (path_join(path, sizeof(path), dir, "ca.crt", NULL) < 0) {
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
-	if ((rc = write_pem(path, 0644, 'c', x, err)) < 0)
+	if ((rc = write_pem(path, 0644, NO_GROUP, 'c', x, err)) < 0)
 		goto fail;
 	if ((rc = index_write(dir, NULL, 0, err)) < 0)
 		goto fail;
@@ -1048,13 +1067,20 @@ int bms_pki_issue(const char *dir, const struct bms_pki_issue_opts *o, struct bm
 	}
 	if (o->role && bms_pki_check_role(o->role) < 0) {
 		errf(err, "bad role '%s' (1..%d of letters, digits, '.', '-', '_', ':')", o->role,
-		     BMS_PKI_ROLE_MAX);
+		     BMS_ROLE_LEN);
 		return -EINVAL;
 	}
 	if (o->kind == BMS_PKI_GUARD && o->role) {
 		errf(err, "a guard certificate carries no role (--role is for --controller)");
 		return -EINVAL;
 	}
+	gid_t gid = NO_GROUP;
+	if (o->group && o->kind != BMS_PKI_GUARD) {
+		errf(err, "--group is for --guard: a controller's key goes to another machine and stays owner-only");
+		return -EINVAL;
+	}
+	if (o->group && (rc = group_id(o->group, &gid, err)) < 0)
+		return rc;
 	if ((rc = check_san(o, err)) < 0)
 		return rc;
 	time_t now = time(NULL), nb, na;
@@ -1066,6 +1092,26 @@ int bms_pki_issue(const char *dir, const struct bms_pki_issue_opts *o, struct bm
 		goto fail;
 	if ((rc = index_read(dir, &v, &n, err)) < 0)
 		goto fail;
+	/* A guard key's group: --group, else the group DIR is shared with (pki init --group). */
+	gid_t dgid = shared_group(dir);
+	if (gid != NO_GROUP && dgid != NO_GROUP && gid != dgid) {
+		errf(err, "%s is shared with group %lu, not '%s': one PKI directory serves one service group", dir,
+		     (unsigned long)dgid, o->group);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (gid == NO_GROUP && o->kind == BMS_PKI_GUARD)
+		gid = dgid;
+	if (o->kind == BMS_PKI_GUARD && gid != NO_GROUP) {
+		char sub[PATH_MAX];
+		if (path_join(sub, sizeof(sub), dir, "issued", NULL) < 0) {
+			errf(err, "path too long: %s", dir);
+			rc = -ENAMETOOLONG;
+			goto fail;
+		}
+		if ((rc = make_dir(dir, gid, err)) < 0 || (rc = make_dir(sub, gid, err)) < 0)
+			goto fail;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(v[i].name, o->name) == 0 && v[i].status == 'V') {
 			errf(err, "a certificate named '%s' already exists (serial %s); revoke it first to reissue",
@@ -1147,7 +1193,11 @@ int bms_pki_issue(const char *dir, const struct bms_pki_issue_opts *o, struct bm
 		snprintf(old, sizeof(old), "%s.%s", kp, v[i].serial);
 		(void)rename(kp, old);
 	}
-	if ((rc = write_pem(kp, 0600, 'k', pk, err)) < 0 || (rc = write_pem(cp, 0644, 'c', x, err)) < 0)
+	/* A guard's key is read again by the guard after it drops to its service user: group read
+	 * for the directory's group. A controller's key goes to another machine: owner only. */
+	bool shared = o->kind == BMS_PKI_GUARD && gid != NO_GROUP;
+	if ((rc = write_pem(kp, shared ? 0640 : 0600, shared ? gid : NO_GROUP, 'k', pk, err)) < 0 ||
+	    (rc = write_pem(cp, 0644, NO_GROUP, 'c', x, err)) < 0)
 		goto fail;
 	if (!(nv = realloc(v, (n + 1) * sizeof(*v)))) {
 		errf(err, "out of memory");

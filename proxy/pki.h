@@ -3,13 +3,17 @@
  * One directory holds one site CA and everything it issued. File names are stable and
  * documented in docs/pki.md:
  *   DIR/ca.crt            site CA certificate (PEM, 0644)
- *   DIR/ca.key            site CA private key (PEM, 0600)
- *   DIR/crl.pem           current CRL, replaced atomically (rename) on every change
+ *   DIR/ca.key            site CA private key (PEM, 0600, owner only in every layout)
+ *   DIR/crl.pem           current CRL, replaced atomically (rename) on every change (0644)
  *   DIR/index.tsv         one line per issued certificate: serial, status, kind, name, role, ...
  *   DIR/crlnumber         the last CRL number used (decimal)
  *   DIR/issued/NAME.crt   issued certificate (PEM, 0644)
  *   DIR/issued/NAME.key   its private key (PEM, 0600)
- * DIR itself and DIR/issued are 0700. Concurrent invocations serialise on DIR/.lock.
+ * DIR itself and DIR/issued are 0700. Shared with a service group (`init --group G`, or
+ * `issue --guard NAME --group G`): DIR and DIR/issued 0750 owner:G and guard keys 0640
+ * owner:G, so a guard running as a user whose primary group is G re-reads its certificate,
+ * key, CA and CRL after dropping privileges; controller keys and the CA key stay 0600.
+ * Concurrent invocations serialise on DIR/.lock.
  */
 #ifndef BMS_PKI_H
 #define BMS_PKI_H
@@ -21,10 +25,10 @@
 #include <openssl/x509.h>
 
 #include "parsers/cursor.h" /* BMS_WUR */
+#include "policies/identity.h"
 
-/* Modbus/TCP Security role extension (MBAPS spec, R-21): a DER UTF8String, non-critical. */
-#define BMS_PKI_ROLE_OID "1.3.6.1.4.1.50316.802.1"
-#define BMS_PKI_ROLE_MAX 64
+/* The role extension (BMS_ROLE_OID, a DER UTF8String, non-critical) and its limit
+ * BMS_ROLE_LEN are policies/identity.h's: one spelling for issuer, guard and policy. */
 #define BMS_PKI_NAME_MAX 64
 #define BMS_PKI_ERR_MAX 320
 #define BMS_PKI_MAX_SAN 8
@@ -55,6 +59,8 @@ struct bms_pki_issue_opts {
 	size_t nip;
 	struct bms_pki_validity validity;
 	struct bms_pki_key_opts key;
+	const char *group;             /* borrowed; guard only: share DIR and the key with this group;
+					* NULL: the group DIR is already shared with, if any */
 };
 
 /* One line of DIR/index.tsv. */
@@ -63,15 +69,16 @@ struct bms_pki_entry {
 	char status;     /* 'V' valid, 'R' revoked */
 	enum bms_pki_kind kind;
 	char name[BMS_PKI_NAME_MAX + 1];
-	char role[BMS_PKI_ROLE_MAX + 1]; /* "" = none */
+	char role[BMS_ROLE_MAX]; /* "" = none */
 	time_t not_before;
 	time_t not_after;
 	time_t revoked_at; /* 0 unless revoked */
 	int reason;        /* CRL reason code (RFC 5280 5.3.1), -1 unless revoked */
 };
 
+/* group: NULL, or a group name or number to share DIR with (see the layout above). */
 BMS_WUR int bms_pki_init(const char *dir, const char *ca_name, const struct bms_pki_key_opts *key,
-			 int days, char err[static BMS_PKI_ERR_MAX]);
+			 int days, const char *group, char err[static BMS_PKI_ERR_MAX]);
 BMS_WUR int bms_pki_issue(const char *dir, const struct bms_pki_issue_opts *o,
 			  struct bms_pki_entry *out, char err[static BMS_PKI_ERR_MAX]);
 /* `what` is a certificate name or a serial (hex, optional 0x). reason: RFC 5280 code. */
@@ -83,10 +90,11 @@ BMS_WUR int bms_pki_crl(const char *dir, int crl_days, char err[static BMS_PKI_E
 BMS_WUR int bms_pki_list(const char *dir, struct bms_pki_entry **out, size_t *n,
 			 char err[static BMS_PKI_ERR_MAX]);
 
-/* The role a certificate carries: 0 and the role in buf when present, -ENOENT when the
- * certificate has no role extension, -EINVAL when the extension is not one DER UTF8String
- * of 1..BMS_PKI_ROLE_MAX bytes without control characters (a guard must fail closed). */
-BMS_WUR int bms_pki_cert_role(X509 *cert, char buf[static BMS_PKI_ROLE_MAX + 1]);
+/* The role a certificate carries, as the guard reads it (proxy_tls_role): 0 and the role in
+ * buf when present, -ENOENT when the certificate has no role extension, -EINVAL when the
+ * extension is not one DER UTF8String of 1..BMS_ROLE_LEN bytes of UTF-8 without control
+ * characters (the guard then gives no role). */
+BMS_WUR int bms_pki_cert_role(X509 *cert, char buf[static BMS_ROLE_MAX]);
 
 /* Name checks shared by the CLI and the library; 0 or -EINVAL. */
 BMS_WUR int bms_pki_check_name(const char *name);

@@ -7,6 +7,7 @@
  * extension 1.3.6.1.4.1.50316.802.1 as a UTF8String.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,9 @@
 #include <openssl/x509v3.h>
 
 #include "proxy/tls.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* TLS 1.2: the two suites the specification requires first, then the AES-256 siblings. */
 static const char tls12_suites[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -41,6 +45,8 @@ static void ssl_errors(char *buf, size_t len)
 		snprintf(buf, len, "no detail from OpenSSL");
 }
 
+static void subject_cut(X509_NAME *name, char *out, size_t outlen);
+
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
 	if (ok)
@@ -52,13 +58,10 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		v->depth = X509_STORE_CTX_get_error_depth(xs);
 		X509 *c = X509_STORE_CTX_get_current_cert(xs);
 		v->subject[0] = '\0';
-		/* RFC 2253, the form identities take everywhere else in the audit trail */
-		BIO *b = c ? BIO_new(BIO_s_mem()) : NULL;
-		if (b && X509_NAME_print_ex(b, X509_get_subject_name(c), 0, XN_FLAG_RFC2253) >= 0) {
-			int n = BIO_read(b, v->subject, (int)sizeof(v->subject) - 1);
-			v->subject[n > 0 ? n : 0] = '\0';
-		}
-		BIO_free(b);
+		/* whole when it fits, else its start marked as cut: never a prefix that reads as whole */
+		size_t full;
+		if (c && proxy_tls_subject(X509_get_subject_name(c), v->subject, &full) < 0)
+			subject_cut(X509_get_subject_name(c), v->subject, sizeof(v->subject));
 	}
 	return ok;
 }
@@ -145,75 +148,232 @@ fail:
 	return -1;
 }
 
-int proxy_tls_role(X509 *cert, char role[static BMS_ROLE_MAX])
+/* The role extension's value, by byte (MB-TCP-Security v21 R-21: Role ::= UTF8String, DER):
+ *   offset 0   1 byte   tag: 0x0c (UTF8String, universal, primitive); anything else is not a role
+ *   offset 1   1..5     length: short form (< 0x80) or minimal long form (0x81..0x84 then the
+ *                       length big-endian); 0x80 (indefinite) is BER, not DER
+ *   then       length   the role: 1..BMS_ROLE_LEN bytes of well-formed UTF-8 (RFC 3629: no
+ *                       overlong form, no surrogate, at most U+10FFFF) without a control
+ *                       character (C0, DEL, C1; NUL included), and nothing after it
+ * Every way to fail is "no role": the policy then grants only what needs no role. */
+static int utf8_char(struct bms_cursor *c, uint32_t *cp)
+{
+	uint8_t b0, b;
+	if (bms_cursor_u8(c, &b0) < 0)
+		return -1;
+	if (b0 < 0x80) {
+		*cp = b0;
+		return 0;
+	}
+	size_t more;
+	uint32_t v, min;
+	if (b0 >= 0xc2 && b0 <= 0xdf) {
+		more = 1, v = b0 & 0x1f, min = 0x80;
+	} else if (b0 >= 0xe0 && b0 <= 0xef) {
+		more = 2, v = b0 & 0x0f, min = 0x800;
+	} else if (b0 >= 0xf0 && b0 <= 0xf4) {
+		more = 3, v = b0 & 0x07, min = 0x10000;
+	} else {
+		return -1; /* a continuation byte first, 0xc0/0xc1 (always overlong) or 0xf5.. */
+	}
+	for (size_t i = 0; i < more; i++) {
+		if (bms_cursor_u8(c, &b) < 0 || (b & 0xc0) != 0x80)
+			return -1;
+		v = (v << 6) | (b & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return -1;
+	*cp = v;
+	return 0;
+}
+
+int proxy_tls_role_value(const uint8_t *der, size_t len, char role[static BMS_ROLE_MAX], const char **why)
+{
+	struct bms_cursor c;
+	uint8_t tag, l0;
+	uint64_t n;
+	role[0] = '\0';
+	bms_cursor_init(&c, der, len);
+	if (bms_cursor_u8(&c, &tag) < 0 || bms_cursor_u8(&c, &l0) < 0) {
+		*why = "the extension value is empty or cut short";
+		return -EINVAL;
+	}
+	if (tag != 0x0c) {
+		*why = tag == 0x2c ? "a constructed UTF8String (BER, not DER)"
+		       : tag == 0x13 ? "a PrintableString, not a UTF8String"
+		       : tag == 0x16 ? "an IA5String, not a UTF8String"
+		       : tag == 0x1e ? "a BMPString, not a UTF8String"
+		       : tag == 0x04 ? "an OCTET STRING, not a UTF8String"
+				      : "not a UTF8String";
+		return -EINVAL;
+	}
+	if (l0 < 0x80) {
+		n = l0;
+	} else if (l0 == 0x80 || l0 > 0x84 || bms_cursor_uint_be(&c, l0 & 0x7f, &n) < 0 || n < 0x80 ||
+		   n >> (8 * ((l0 & 0x7f) - 1)) == 0) {
+		/* indefinite, too many length bytes, cut short, or not the shortest form */
+		*why = "the UTF8String's length is not in DER form";
+		return -EINVAL;
+	}
+	if (n != bms_cursor_left(&c)) {
+		*why = n > bms_cursor_left(&c) ? "the UTF8String is cut short" : "bytes follow the UTF8String";
+		return -EINVAL;
+	}
+	if (n == 0) {
+		*why = "the role is empty";
+		return -EINVAL;
+	}
+	if (n > BMS_ROLE_LEN) {
+		*why = "the role is longer than " STR(BMS_ROLE_LEN) " bytes";
+		return -EINVAL;
+	}
+	const uint8_t *text = der + c.off;
+	while (bms_cursor_left(&c) > 0) {
+		uint32_t cp;
+		if (utf8_char(&c, &cp) < 0) {
+			*why = "the role is not valid UTF-8";
+			return -EINVAL;
+		}
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			*why = cp == 0 ? "the role holds a NUL byte" : "the role holds a control character";
+			return -EINVAL;
+		}
+	}
+	memcpy(role, text, (size_t)n);
+	role[n] = '\0';
+	return 0;
+}
+
+int proxy_tls_role(X509 *cert, char role[static BMS_ROLE_MAX], const char **why)
 {
 	role[0] = '\0';
-	ASN1_OBJECT *oid = OBJ_txt2obj(PROXY_ROLE_OID, 1);
-	if (!oid)
-		return -1;
-	int idx = X509_get_ext_by_OBJ(cert, oid, -1);
+	*why = "";
+	ASN1_OBJECT *oid = OBJ_txt2obj(BMS_ROLE_OID, 1);
 	int rc = 0;
-	ASN1_UTF8STRING *s = NULL;
+	if (!oid) {
+		*why = "out of memory";
+		rc = -ENOMEM;
+		goto out;
+	}
+	int idx = X509_get_ext_by_OBJ(cert, oid, -1);
 	if (idx < 0)
 		goto out;
 	/* one role per certificate: a second extension makes the role ambiguous */
 	if (X509_get_ext_by_OBJ(cert, oid, idx) >= 0) {
-		rc = -1;
+		*why = "the certificate carries more than one role extension";
+		rc = -EINVAL;
 		goto out;
 	}
-	X509_EXTENSION *ext = X509_get_ext(cert, idx);
-	ASN1_OCTET_STRING *der = X509_EXTENSION_get_data(ext);
-	const unsigned char *p = ASN1_STRING_get0_data(der);
-	long len = ASN1_STRING_length(der);
-	s = d2i_ASN1_UTF8STRING(NULL, &p, len);
-	if (!s || p != ASN1_STRING_get0_data(der) + len) {
-		rc = -1;
-		goto out;
-	}
-	int n = ASN1_STRING_length(s);
-	const unsigned char *d = ASN1_STRING_get0_data(s);
-	if (n <= 0 || n >= BMS_ROLE_MAX) {
-		rc = -1;
-		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		if (d[i] < 0x20 || d[i] == 0x7f) {
-			rc = -1;
-			goto out;
-		}
-	memcpy(role, d, (size_t)n);
-	role[n] = '\0';
-	rc = 1;
+	const ASN1_OCTET_STRING *der = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
+	int len = ASN1_STRING_length(der);
+	rc = proxy_tls_role_value(ASN1_STRING_get0_data(der), len > 0 ? (size_t)len : 0, role, why);
+	if (rc == 0)
+		rc = 1;
 out:
-	ASN1_UTF8STRING_free(s);
 	ASN1_OBJECT_free(oid);
 	ERR_clear_error();
 	return rc;
 }
 
-int proxy_tls_identity(X509 *cert, struct bms_identity *id)
+int proxy_tls_subject(X509_NAME *name, char out[static BMS_SUBJECT_MAX], size_t *full)
+{
+	char *data = NULL;
+	int rc = -ENOMEM;
+	out[0] = '\0';
+	*full = 0;
+	BIO *b = BIO_new(BIO_s_mem());
+	if (!b)
+		return rc;
+	/* RFC 2253, the form identities take everywhere in the policy and the audit trail */
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	long n = BIO_get_mem_data(b, &data);
+	if (n < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	*full = (size_t)n;
+	/* A NUL inside would end the subject early: what the policy compared would not be the whole. */
+	if (memchr(data, '\0', (size_t)n) != NULL) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((size_t)n > BMS_SUBJECT_LEN) {
+		rc = -E2BIG;
+		goto out;
+	}
+	memcpy(out, data, (size_t)n);
+	out[n] = '\0';
+	rc = 0;
+out:
+	BIO_free(b);
+	ERR_clear_error();
+	return rc;
+}
+
+/* For messages about a subject that does not fit: its start, then U+2026. OpenSSL's RFC 2253
+ * form escapes every byte above 0x7f, so no whole subject ends that way. */
+static void subject_cut(X509_NAME *name, char *out, size_t outlen)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	out[0] = '\0';
+	if (!b || outlen < 8)
+		goto out;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+		int n = BIO_read(b, out, (int)outlen - 4);
+		n = n > 0 ? n : 0;
+		out[n] = '\0';
+		for (int i = 0; i < n; i++)
+			if (out[i] == '\0' || (unsigned char)out[i] >= 0x80)
+				out[i] = '?';
+		if (BIO_ctrl_pending(b) > 0)
+			memcpy(out + n, "\xe2\x80\xa6", 4);
+	}
+out:
+	BIO_free(b);
+	ERR_clear_error();
+}
+
+int proxy_tls_identity(X509 *cert, struct bms_identity *id, char *note, size_t notelen)
 {
 	unsigned int mdlen = 0;
+	size_t full = 0;
 	id->subject[0] = '\0';
 	id->role[0] = '\0';
 	id->has_fingerprint = false;
-	BIO *b = BIO_new(BIO_s_mem());
-	if (!b)
-		return -1;
-	if (X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0) {
-		BIO_free(b);
-		return -1;
+	id->authenticated = false;
+	note[0] = '\0';
+	int rc = proxy_tls_subject(X509_get_subject_name(cert), id->subject, &full);
+	if (rc == -E2BIG) {
+		/* Never cut: the first BMS_SUBJECT_LEN bytes of a longer subject may be an allowed
+		 * subject, and the rest (",C=ZZ") somebody else's. The refusal names its start. */
+		subject_cut(X509_get_subject_name(cert), id->subject, sizeof(id->subject));
+		snprintf(note, notelen, "certificate subject of %zu bytes is longer than the %d a guard holds",
+			 full, BMS_SUBJECT_LEN);
+		return rc;
 	}
-	int n = BIO_read(b, id->subject, (int)sizeof(id->subject) - 1);
-	id->subject[n > 0 ? n : 0] = '\0';
-	BIO_free(b);
-	if (X509_digest(cert, EVP_sha256(), id->fingerprint, &mdlen) != 1 || mdlen != 32)
-		return -1;
+	if (rc < 0) {
+		id->subject[0] = '\0';
+		snprintf(note, notelen, "cannot read the certificate subject%s",
+			 rc == -EINVAL ? " (it holds a NUL byte)" : "");
+		return rc;
+	}
+	if (X509_digest(cert, EVP_sha256(), id->fingerprint, &mdlen) != 1 || mdlen != 32) {
+		ERR_clear_error();
+		snprintf(note, notelen, "cannot digest the client certificate");
+		return -EINVAL;
+	}
 	id->has_fingerprint = true;
 	id->authenticated = true;
-	/* A malformed role extension is no role: the policy then grants only what needs no role. */
-	if (proxy_tls_role(cert, id->role) < 0)
+	/* A malformed role extension is no role: the policy then grants only what needs no role.
+	 * The note says why, for the audit record of the accepted connection. */
+	const char *why = "";
+	if (proxy_tls_role(cert, id->role, &why) < 0) {
 		id->role[0] = '\0';
+		snprintf(note, notelen, "role extension ignored (no role): %s", why);
+	}
 	return 0;
 }
 

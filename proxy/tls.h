@@ -15,14 +15,11 @@
 #include "policies/identity.h"
 #include "proxy/config.h"
 
-/* Modbus/TCP Security role extension: RoleOID, value Role ::= UTF8String. */
-#define PROXY_ROLE_OID "1.3.6.1.4.1.50316.802.1"
-
 /* Why a peer's certificate was refused, filled by the verify callback. */
 struct proxy_tls_verr {
 	int err;   /* X509_V_ERR_*, 0 = none seen */
 	int depth; /* 0 = the peer's own certificate */
-	char subject[160];
+	char subject[BMS_SUBJECT_MAX]; /* whole, or its start ending in U+2026 when longer */
 };
 
 /* Build a server (guard) or client (tunnel) context from the configured files:
@@ -32,11 +29,20 @@ struct proxy_tls_verr {
  * On failure writes why (which file, what OpenSSL said) into `why`. */
 BMS_WUR int proxy_tls_ctx_new(const struct proxy_config *cfg, bool server, SSL_CTX **out, char *why, size_t whylen);
 
-/* Identity from a verified certificate: subject (RFC 2253), SHA-256 of the DER, role. */
-BMS_WUR int proxy_tls_identity(X509 *cert, struct bms_identity *id);
-/* The role extension alone: 1 found (copied into role), 0 absent, negative when present but not a UTF8String
- * a policy can use (bad DER, too long, control characters). */
-BMS_WUR int proxy_tls_role(X509 *cert, char role[static BMS_ROLE_MAX]);
+/* Identity from a verified certificate: subject (RFC 2253, whole), SHA-256 of the DER, role.
+ * 0: id is the certificate's, and `note` is "" or why its role extension was ignored (a
+ * malformed one is no role). Negative: the connection must be refused, `note` says why
+ * (-E2BIG: the subject is longer than BMS_SUBJECT_LEN; it is never cut), id is not
+ * authenticated and its subject at most the start of the real one, ending in U+2026. */
+BMS_WUR int proxy_tls_identity(X509 *cert, struct bms_identity *id, char *note, size_t notelen);
+/* The role extension alone: 1 found (copied into role), 0 absent, -EINVAL present but not a
+ * role (why: a static phrase), -ENOMEM. docs/pki.md lists what each malformed encoding means. */
+BMS_WUR int proxy_tls_role(X509 *cert, char role[static BMS_ROLE_MAX], const char **why);
+/* The pure parser under it: the extension's value (extnValue contents). 0 or -EINVAL and why. */
+BMS_WUR int proxy_tls_role_value(const uint8_t *der, size_t len, char role[static BMS_ROLE_MAX], const char **why);
+/* A name in RFC 2253 form, whole: 0, -E2BIG when longer than BMS_SUBJECT_LEN (full = its
+ * length; out is ""), -EINVAL when it cannot be printed or holds a NUL, -ENOMEM. */
+BMS_WUR int proxy_tls_subject(X509_NAME *name, char out[static BMS_SUBJECT_MAX], size_t *full);
 
 /* Re-verify a connected peer's chain against ctx's current store (after a CRL or CA reload).
  * Returns X509_V_OK or the verify error. */

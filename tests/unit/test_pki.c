@@ -60,7 +60,7 @@ static int teardown(void **state)
 static void init_ca(struct fx *f)
 {
 	struct bms_pki_key_opts k = { BMS_PKI_KEY_EC, 0 };
-	int rc = bms_pki_init(f->dir, "Unit Site CA", &k, 0, f->err);
+	int rc = bms_pki_init(f->dir, "Unit Site CA", &k, 0, NULL, f->err);
 	if (rc != 0)
 		fail_msg("init: %s", f->err);
 }
@@ -151,7 +151,7 @@ static void init_writes_private_files(void **state)
 	X509_free(ca);
 	/* A second init must not overwrite the CA. */
 	struct bms_pki_key_opts k = { BMS_PKI_KEY_EC, 0 };
-	assert_int_equal(bms_pki_init(f->dir, NULL, &k, 0, f->err), -EEXIST);
+	assert_int_equal(bms_pki_init(f->dir, NULL, &k, 0, NULL, f->err), -EEXIST);
 	assert_non_null(strstr(f->err, "already holds a site CA"));
 }
 
@@ -180,7 +180,7 @@ static void controller_carries_role_extension(void **state)
 	assert_memory_equal(ASN1_STRING_get0_data(d), want, sizeof(want));
 	ASN1_OBJECT_free(oid);
 
-	char role[BMS_PKI_ROLE_MAX + 1];
+	char role[BMS_ROLE_MAX];
 	assert_int_equal(bms_pki_cert_role(x, role), 0);
 	assert_string_equal(role, "operator");
 	/* A controller certificate is for TLS clients, verifies to the CA, and is no CA itself. */
@@ -195,7 +195,7 @@ static void no_role_and_malformed_roles(void **state)
 {
 	struct fx *f = *state;
 	struct bms_pki_entry e;
-	char role[BMS_PKI_ROLE_MAX + 1];
+	char role[BMS_ROLE_MAX];
 	init_ca(f);
 	struct bms_pki_issue_opts o;
 	memset(&o, 0, sizeof(o));
@@ -206,7 +206,7 @@ static void no_role_and_malformed_roles(void **state)
 	assert_int_equal(bms_pki_cert_role(x, role), -ENOENT);
 
 	/* An IA5String where a UTF8String belongs must be refused, not read. */
-	ASN1_OBJECT *oid = OBJ_txt2obj(BMS_PKI_ROLE_OID, 1);
+	ASN1_OBJECT *oid = OBJ_txt2obj(BMS_ROLE_OID, 1);
 	ASN1_OCTET_STRING *bad = ASN1_OCTET_STRING_new();
 	static const uint8_t ia5[] = { 0x16, 0x05, 'a', 'd', 'm', 'i', 'n' };
 	assert_true(ASN1_OCTET_STRING_set(bad, ia5, sizeof(ia5)));
@@ -371,7 +371,7 @@ static void guard_has_server_san(void **state)
 	assert_int_equal(X509_check_ip_asc(x, "::1", 0), 1);
 	assert_int_equal(X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, 0), 1);
 	assert_int_equal(EVP_PKEY_get_base_id(X509_get0_pubkey(x)), EVP_PKEY_RSA);
-	char role[BMS_PKI_ROLE_MAX + 1];
+	char role[BMS_ROLE_MAX];
 	assert_int_equal(bms_pki_cert_role(x, role), -ENOENT);
 	assert_int_equal(verify(f, x, true), X509_V_OK);
 	X509_free(x);

@@ -741,6 +741,108 @@ static void test_identities(void **state)
 	w_close(&w);
 }
 
+/* ---- identity limits: the same as the guard's (policies/identity.h), at the edge ---- */
+
+/* Compiles and returns how many errors; the first error message in msg. */
+static size_t compile_errors(const char *text, char *msg, size_t msglen)
+{
+	struct bms_diag d;
+	bms_diag_init(&d);
+	struct bms_policy *p = NULL;
+	int rc = bms_policy_load_string("t.policy", text, strlen(text), &p, &d);
+	size_t e = d.errors;
+	assert_true(rc < 0 || e == 0);
+	msg[0] = '\0';
+	for (size_t i = 0; i < d.n; i++)
+		if (d.v[i].level == BMS_DIAG_ERROR) {
+			snprintf(msg, msglen, "%s", d.v[i].msg);
+			break;
+		}
+	bms_diag_free(&d);
+	bms_policy_free(p);
+	return e;
+}
+
+static void test_identity_limits(void **state)
+{
+	(void)state;
+	static char text[4096], msg[BMS_DIAG_MSG_MAX];
+	char role[BMS_ROLE_LEN + 2], subj[BMS_SUBJECT_LEN + 2];
+	struct mreq m;
+	mb_read(&m, 3, BMS_SPACE_HOLDING_REGISTER, 100, 1);
+
+	/* certificate-role: BMS_ROLE_LEN (64, what `bmsgate pki` issues) is accepted and matches */
+	memset(role, 'r', BMS_ROLE_LEN);
+	role[BMS_ROLE_LEN] = '\0';
+	snprintf(text, sizeof(text), "%srole ops {\n  certificate-role %s\n}\nallow ops read ahu1\n", HEAD, role);
+	struct world w;
+	w_open(&w, text);
+	struct bms_identity a = cert(role);
+	assert_int_equal(strlen(a.role), BMS_ROLE_LEN);
+	assert_int_equal(decide(&w, "ahu1", &a, &m, NOON), BMS_VERDICT_ALLOW);
+	a.role[BMS_ROLE_LEN - 1] = 's';
+	assert_int_equal(decide(&w, "ahu1", &a, &m, NOON), BMS_VERDICT_DENY);
+	w_close(&w);
+	/* ... and one more is refused, with its length */
+	strcat(role, "r");
+	snprintf(text, sizeof(text), "%srole ops {\n  certificate-role %s\n}\nallow ops read ahu1\n", HEAD, role);
+	assert_int_equal(compile_errors(text, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "is 65 bytes, longer than 64"));
+
+	/* a rule may name a certificate role directly: the same 64, one more is refused */
+	role[BMS_ROLE_LEN] = '\0';
+	snprintf(text, sizeof(text), "%sallow %s read ahu1\n", HEAD, role);
+	w_open(&w, text);
+	a = cert(role);
+	assert_int_equal(decide(&w, "ahu1", &a, &m, NOON), BMS_VERDICT_ALLOW);
+	w_close(&w);
+	strcat(role, "r");
+	snprintf(text, sizeof(text), "%sallow %s read ahu1\n", HEAD, role);
+	assert_int_equal(compile_errors(text, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "at most 64 characters"));
+
+	/* subject: BMS_SUBJECT_LEN (255) is accepted and matches only whole */
+	memset(subj, 'x', BMS_SUBJECT_LEN);
+	memcpy(subj, "CN=", 3);
+	subj[BMS_SUBJECT_LEN] = '\0';
+	snprintf(text, sizeof(text), "%srole ops {\n  subject \"%s\"\n}\nallow ops read ahu1\n", HEAD, subj);
+	w_open(&w, text);
+	struct bms_identity b = cert("");
+	memcpy(b.subject, subj, BMS_SUBJECT_MAX);
+	assert_int_equal(strlen(b.subject), BMS_SUBJECT_LEN);
+	assert_int_equal(decide(&w, "ahu1", &b, &m, NOON), BMS_VERDICT_ALLOW);
+	b.subject[BMS_SUBJECT_LEN - 1] = '\0';
+	assert_int_equal(decide(&w, "ahu1", &b, &m, NOON), BMS_VERDICT_DENY);
+	w_close(&w);
+	/* ... and one more is refused */
+	strcat(subj, "x");
+	snprintf(text, sizeof(text), "%srole ops {\n  subject \"%s\"\n}\nallow ops read ahu1\n", HEAD, subj);
+	assert_int_equal(compile_errors(text, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "longer than 255"));
+
+	/* a subject with raw non-ASCII bytes can never match the guard's RFC 2253 form: a warning */
+	struct bms_diag d;
+	bms_diag_init(&d);
+	struct bms_policy *p = NULL;
+	const char *u = HEAD "role ops {\n  subject \"CN=M\xc3\xbcller\"\n}\nallow ops read ahu1\n";
+	assert_int_equal(bms_policy_load_string("t.policy", u, strlen(u), &p, &d), 0);
+	assert_int_equal(d.errors, 0);
+	bool warned = false;
+	for (size_t i = 0; i < d.n; i++)
+		warned |= strstr(d.v[i].msg, "never matches") != NULL && strstr(d.v[i].msg, "\\C3\\BC") != NULL;
+	assert_true(warned);
+	bms_diag_free(&d);
+	bms_policy_free(p);
+	/* its escaped spelling is what a certificate of CN=Müller presents, and it is no warning */
+	const char *e = HEAD "role ops {\n  subject \"CN=M\\C3\\BCller\"\n}\nallow ops read ahu1\n";
+	bms_diag_init(&d);
+	assert_int_equal(bms_policy_load_string("t.policy", e, strlen(e), &p, &d), 0);
+	for (size_t i = 0; i < d.n; i++)
+		assert_null(strstr(d.v[i].msg, "never matches"));
+	bms_diag_free(&d);
+	bms_policy_free(p);
+}
+
 static void test_find_device(void **state)
 {
 	(void)state;
@@ -922,6 +1024,7 @@ int main(void)
 		cmocka_unit_test(test_reload_keeps_state),
 		cmocka_unit_test(test_uncheckable_requests),
 		cmocka_unit_test(test_identities),
+		cmocka_unit_test(test_identity_limits),
 		cmocka_unit_test(test_find_device),
 		cmocka_unit_test(test_resolved_identity),
 		cmocka_unit_test(test_grammar_forms),

@@ -240,6 +240,101 @@ static void no_role_and_malformed_roles(void **state)
 	ASN1_OBJECT_free(oid);
 }
 
+static gid_t gid_of(const char *dir, const char *rel)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s%s%s", dir, rel[0] ? "/" : "", rel);
+	assert_int_equal(stat(p, &st), 0);
+	return st.st_gid;
+}
+
+/* `init --group`: the service user (primary group G) can reach and read what the guard
+ * re-reads after dropping privileges; the CA key and controller keys stay owner-only. */
+static void group_layout_for_a_service_user(void **state)
+{
+	struct fx *f = *state;
+	struct bms_pki_entry e;
+	/* a group the caller may give files to: its own (root may give any) */
+	gid_t g = getgid() == 0 ? 65534 : getgid();
+	char gname[16];
+	snprintf(gname, sizeof(gname), "%lu", (unsigned long)g);
+	struct bms_pki_key_opts k = { BMS_PKI_KEY_EC, 0 };
+	mode_t old = umask(077); /* the layout must not depend on the umask either way */
+	assert_int_equal(bms_pki_init(f->dir, "Shared CA", &k, 0, gname, f->err), 0);
+	assert_int_equal(mode_of(f->dir, ""), 0750);
+	assert_int_equal(gid_of(f->dir, ""), g);
+	assert_int_equal(mode_of(f->dir, "issued"), 0750);
+	assert_int_equal(gid_of(f->dir, "issued"), g);
+	assert_int_equal(mode_of(f->dir, "ca.key"), 0600);
+	assert_int_equal(mode_of(f->dir, "ca.crt"), 0644);
+	assert_int_equal(mode_of(f->dir, "crl.pem"), 0644);
+	struct bms_pki_issue_opts o;
+	memset(&o, 0, sizeof(o));
+	o.kind = BMS_PKI_GUARD;
+	o.name = "guard-1";
+	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), 0);
+	assert_int_equal(mode_of(f->dir, "issued/guard-1.key"), 0640);
+	assert_int_equal(gid_of(f->dir, "issued/guard-1.key"), g);
+	assert_int_equal(mode_of(f->dir, "issued/guard-1.crt"), 0644);
+	issue_ctl(f, "hmi", "operator", &e);
+	assert_int_equal(mode_of(f->dir, "issued/hmi.key"), 0600);
+	/* a revocation republishes the CRL readable, and leaves the layout alone */
+	assert_int_equal(bms_pki_revoke(f->dir, "hmi", 0, NULL, f->err), 0);
+	assert_int_equal(mode_of(f->dir, "crl.pem"), 0644);
+	assert_int_equal(mode_of(f->dir, ""), 0750);
+	/* a second init is refused and does not take the group's access away */
+	assert_int_equal(bms_pki_init(f->dir, NULL, &k, 0, NULL, f->err), -EEXIST);
+	assert_int_equal(mode_of(f->dir, ""), 0750);
+	/* --group is for guards; an unknown group is named */
+	o.kind = BMS_PKI_CONTROLLER;
+	o.name = "hmi2";
+	o.role = "operator";
+	o.group = gname;
+	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), -EINVAL);
+	assert_non_null(strstr(f->err, "--group is for --guard"));
+	o.kind = BMS_PKI_GUARD;
+	o.role = NULL;
+	o.group = "no-such-group-bms";
+	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), -ENOENT);
+	assert_non_null(strstr(f->err, "no-such-group-bms"));
+	umask(old);
+}
+
+/* An existing owner-only directory is shared by `issue --guard NAME --group G`; without a
+ * group the layout stays owner-only, as before. */
+static void group_added_on_issue(void **state)
+{
+	struct fx *f = *state;
+	struct bms_pki_entry e;
+	init_ca(f);
+	struct bms_pki_issue_opts o;
+	memset(&o, 0, sizeof(o));
+	o.kind = BMS_PKI_GUARD;
+	o.name = "plain";
+	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), 0);
+	assert_int_equal(mode_of(f->dir, "issued/plain.key"), 0600);
+	assert_int_equal(mode_of(f->dir, ""), 0700);
+	gid_t g = getgid() == 0 ? 65534 : getgid();
+	char gname[16];
+	snprintf(gname, sizeof(gname), "%lu", (unsigned long)g);
+	o.name = "shared";
+	o.group = gname;
+	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), 0);
+	assert_int_equal(mode_of(f->dir, "issued/shared.key"), 0640);
+	assert_int_equal(gid_of(f->dir, "issued/shared.key"), g);
+	assert_int_equal(mode_of(f->dir, ""), 0750);
+	assert_int_equal(mode_of(f->dir, "issued"), 0750);
+	assert_int_equal(mode_of(f->dir, "ca.key"), 0600);
+	/* another group for the same directory is refused */
+	if (getuid() == 0) {
+		o.name = "other";
+		o.group = "0";
+		assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), -EINVAL);
+		assert_non_null(strstr(f->err, "one service group"));
+	}
+}
+
 static void revoke_puts_serial_in_crl(void **state)
 {
 	struct fx *f = *state;
@@ -413,6 +508,24 @@ static void clear_errors(void **state)
 	assert_non_null(strstr(f->err, "bad role 'oper ator'"));
 	o.role = "";
 	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), -EINVAL);
+	/* the role limit is BMS_ROLE_LEN, the guard's and the policy's: 64 issued and read back, 65 refused */
+	char r64[BMS_ROLE_LEN + 2];
+	memset(r64, 'q', BMS_ROLE_LEN);
+	r64[BMS_ROLE_LEN] = '\0';
+	o.name = "hmi64";
+	o.role = r64;
+	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), 0);
+	assert_string_equal(e.role, r64);
+	X509 *x = load_cert(f->dir, "issued/hmi64.crt");
+	char back[BMS_ROLE_MAX];
+	assert_int_equal(bms_pki_cert_role(x, back), 0);
+	assert_string_equal(back, r64);
+	X509_free(x);
+	strcat(r64, "q");
+	o.name = "hmi65";
+	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), -EINVAL);
+	assert_non_null(strstr(f->err, "1..64"));
+	o.name = "hmi2";
 	o.role = "operator";
 	o.name = "../evil";
 	assert_int_equal(bms_pki_issue(f->dir, &o, &e, f->err), -EINVAL);
@@ -452,6 +565,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(init_writes_private_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(controller_carries_role_extension, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_role_and_malformed_roles, setup, teardown),
+		cmocka_unit_test_setup_teardown(group_layout_for_a_service_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(group_added_on_issue, setup, teardown),
 		cmocka_unit_test_setup_teardown(revoke_puts_serial_in_crl, setup, teardown),
 		cmocka_unit_test_setup_teardown(validity_bounds_are_exact, setup, teardown),
 		cmocka_unit_test_setup_teardown(guard_has_server_san, setup, teardown),

@@ -616,6 +616,17 @@ static int cmd_explain(int argc, char **argv)
 				"--address A\n");
 		return 2;
 	}
+	/* Never cut: a cut subject or role would explain somebody else's identity. */
+	if (subject != NULL && strlen(subject) > BMS_SUBJECT_LEN) {
+		fprintf(stderr, "policy explain: --subject '%s' is %zu bytes, longer than %d: a guard refuses such a certificate\n",
+			subject, strlen(subject), BMS_SUBJECT_LEN);
+		return 2;
+	}
+	if (cert_role != NULL && strlen(cert_role) > BMS_ROLE_LEN) {
+		fprintf(stderr, "policy explain: --cert-role '%s' is %zu bytes, longer than %d: a guard reads it as no role\n",
+			cert_role, strlen(cert_role), BMS_ROLE_LEN);
+		return 2;
+	}
 	struct bms_policy *p = NULL;
 	if (load_or_print(files, nfiles, &p) < 0)
 		return 2;

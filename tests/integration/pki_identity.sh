@@ -87,6 +87,12 @@ check "policy check: a 65-byte certificate-role is refused with its length" sh -
 check "policy check: a 65-character role named in a rule is refused" sh -c "! '$B' policy check '$tmp/bad2.policy' >'$tmp/pc2' 2>&1 && grep -q 'at most 64 characters' '$tmp/pc2'"
 check "policy check: a 256-byte subject is refused" sh -c "! '$B' policy check '$tmp/bad3.policy' >'$tmp/pc3' 2>&1 && grep -q 'longer than 255' '$tmp/pc3'"
 
+# explain takes the guard's limits too: a longer subject is refused, never cut into the allowed one
+check "policy explain --subject: the 255-byte subject is allowed" sh -c "'$B' policy explain '$tmp/site.policy' --subject '$S255' 'read ahu.supply_air_setpoint' | grep -q '^decision: allow'"
+check "policy explain --subject: the same plus ,C=ZZ is refused, not cut" sh -c "'$B' policy explain '$tmp/site.policy' --subject '$S255,C=ZZ' 'read ahu.supply_air_setpoint' >'$tmp/ex1' 2>&1; [ \$? -eq 2 ] && grep -q 'is 260 bytes, longer than 255' '$tmp/ex1'"
+check "policy explain --cert-role: the 64-byte role is allowed" sh -c "'$B' policy explain '$tmp/site.policy' --cert-role '$R64' 'read ahu.supply_air_setpoint' | grep -q '^decision: allow'"
+check "policy explain --cert-role: a 65-byte role is refused, not cut" sh -c "'$B' policy explain '$tmp/site.policy' --cert-role '$R65' 'read ahu.supply_air_setpoint' >'$tmp/ex2' 2>&1; [ \$? -eq 2 ] && grep -q 'is 65 bytes, longer than 64' '$tmp/ex2'"
+
 gw_guard_conf g "$sim_port" "user nobody"
 mkdir -p "$tmp/audit" && chown nobody:nogroup "$tmp/audit"
 sed -i "s#file $tmp/g.audit.jsonl#file $tmp/audit/g.audit.jsonl#" "$tmp/g.conf"

@@ -296,7 +296,7 @@ int proxy_tls_subject(X509_NAME *name, char out[static BMS_SUBJECT_MAX], size_t 
 	}
 	*full = (size_t)n;
 	/* A NUL inside would end the subject early: what the policy compared would not be the whole. */
-	if (memchr(data, '\0', (size_t)n) != NULL) {
+	if (n > 0 && memchr(data, '\0', (size_t)n) != NULL) {
 		rc = -EINVAL;
 		goto out;
 	}
@@ -345,6 +345,13 @@ int proxy_tls_identity(X509 *cert, struct bms_identity *id, char *note, size_t n
 	id->has_fingerprint = false;
 	id->authenticated = false;
 	note[0] = '\0';
+	/* the fingerprint first: a refused certificate is named by it in the refusal record */
+	if (X509_digest(cert, EVP_sha256(), id->fingerprint, &mdlen) != 1 || mdlen != 32) {
+		ERR_clear_error();
+		snprintf(note, notelen, "cannot digest the client certificate");
+		return -EINVAL;
+	}
+	id->has_fingerprint = true;
 	int rc = proxy_tls_subject(X509_get_subject_name(cert), id->subject, &full);
 	if (rc == -E2BIG) {
 		/* Never cut: the first BMS_SUBJECT_LEN bytes of a longer subject may be an allowed
@@ -360,12 +367,6 @@ int proxy_tls_identity(X509 *cert, struct bms_identity *id, char *note, size_t n
 			 rc == -EINVAL ? " (it holds a NUL byte)" : "");
 		return rc;
 	}
-	if (X509_digest(cert, EVP_sha256(), id->fingerprint, &mdlen) != 1 || mdlen != 32) {
-		ERR_clear_error();
-		snprintf(note, notelen, "cannot digest the client certificate");
-		return -EINVAL;
-	}
-	id->has_fingerprint = true;
 	id->authenticated = true;
 	/* A malformed role extension is no role: the policy then grants only what needs no role.
 	 * The note says why, for the audit record of the accepted connection. */

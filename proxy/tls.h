@@ -33,7 +33,8 @@ BMS_WUR int proxy_tls_ctx_new(const struct proxy_config *cfg, bool server, SSL_C
  * 0: id is the certificate's, and `note` is "" or why its role extension was ignored (a
  * malformed one is no role). Negative: the connection must be refused, `note` says why
  * (-E2BIG: the subject is longer than BMS_SUBJECT_LEN; it is never cut), id is not
- * authenticated and its subject at most the start of the real one, ending in U+2026. */
+ * authenticated, its subject at most the start of the real one ending in U+2026, and its
+ * fingerprint (when has_fingerprint) names the refused certificate. */
 BMS_WUR int proxy_tls_identity(X509 *cert, struct bms_identity *id, char *note, size_t notelen);
 /* The role extension alone: 1 found (copied into role), 0 absent, -EINVAL present but not a
  * role (why: a static phrase), -ENOMEM. docs/pki.md lists what each malformed encoding means. */

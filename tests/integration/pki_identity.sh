@@ -109,6 +109,7 @@ got=$(rd "$tmp/s260.crt" "$tmp/s260.key")
 case "$got" in refused:* | closed) ok "the allowed subject plus ,C=ZZ is refused ($got)" ;; *) no "the allowed subject plus ,C=ZZ is refused" "got: $got" ;; esac
 check "audit: the refusal says the subject is too long, and names its start as cut" \
 	wait_log "$A" "\"kind\":\"conn_refused\".*\"subject\":\"CN=ctl,OU=d+[^\"]*…\".*certificate subject of 260 bytes is longer than the 255 a guard holds" 5
+check "audit: the refusal names the certificate by its fingerprint" sh -c "jq -r 'select(.kind==\"conn_refused\" and (.detail|test(\"260 bytes\"))) | .peer.fingerprint' '$A' | grep -qx \"\$(openssl x509 -in '$tmp/s260.crt' -outform DER | sha256sum | cut -d\" \" -f1)\""
 check "audit: no decision was ever made for the longer subject" sh -c "! jq -r 'select(.kind==\"decision\") | .peer.subject' '$A' | grep -q 'C=ZZ\\|…'"
 expect "a 64-byte role from pki is carried and matched (certificate-role)" "ok 180" rd "$P/issued/role64.crt" "$P/issued/role64.key"
 expect "a 64-byte role named directly in a rule is matched" "ok 180" rd "$P/issued/q64.crt" "$P/issued/q64.key"

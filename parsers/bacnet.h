@@ -196,4 +196,22 @@ BMS_WUR int bacnet_encode_reject(const struct bms_request *req, uint8_t reason,
 BMS_WUR int bacnet_encode_abort(const struct bms_request *req, uint8_t reason,
 				uint8_t *buf, size_t cap, size_t *out_len);
 
+/* Confirmed requests as a client sends them (pure; for `policy explain`, tests and peers):
+ * BVLC Original-Unicast-NPDU, NPDU expecting a reply, max APDU 1476, no segmentation.
+ * 0 and the size in *out_len; -EINVAL for an identifier that does not fit its field or a
+ * value type with no primitive encoding here; -ENOSPC if cap is too small. Faithful, not
+ * judging: a priority over 16 is written as given, for the decoder to flag. */
+struct bacnet_property_ref {
+	uint16_t object_type;  /* 0..1023 */
+	uint32_t instance;     /* 0..BACNET_MAX_INSTANCE */
+	uint32_t property;
+	uint32_t array_index;  /* BMS_NO_INDEX: none */
+};
+BMS_WUR int bacnet_encode_read_property(uint8_t invoke_id, const struct bacnet_property_ref *ref, uint8_t *buf,
+					size_t cap, size_t *out_len);
+/* `priority`: 0 for none. */
+BMS_WUR int bacnet_encode_write_property(uint8_t invoke_id, const struct bacnet_property_ref *ref,
+					 const struct bms_value *v, uint8_t priority, uint8_t *buf, size_t cap,
+					 size_t *out_len);
+
 #endif

@@ -127,4 +127,19 @@ const char *modbus_mei_name(uint8_t mei);
 /* Operation class of a function code (exception bit ignored). */
 enum bms_op modbus_fc_op(uint8_t fc);
 
+/* What modbus_encode_request builds (parsers/modbus_encode.c). */
+struct modbus_request_spec {
+	uint8_t fc;                    /* 1-6, 15, 16, 23 */
+	uint16_t start, count;         /* FC 23: the read half */
+	uint16_t write_start, write_count; /* FC 23 only */
+	bool coil_on;                  /* FC 5 */
+	const uint8_t *data;           /* borrowed: FC 6 the register (2 bytes); 15/16/23 the values */
+	size_t data_len;
+};
+/* A request ADU as a client sends it, with any start and quantity (the decoder judges
+ * them). 0 and the size in *out_len; -EINVAL for another function code or data that
+ * does not fit one frame; -ENOSPC when cap is too small. Pure. */
+BMS_WUR int modbus_encode_request(uint16_t tid, uint8_t unit, const struct modbus_request_spec *spec, uint8_t *out,
+				  size_t cap, size_t *out_len);
+
 #endif

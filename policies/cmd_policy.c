@@ -464,39 +464,20 @@ static int through_decoder(struct req_buf *rb)
 	static uint8_t adu[MODBUS_MAX_ADU];
 	struct bms_request *r = &rb->req;
 	const struct bms_target *t = &r->targets[0];
-	uint8_t fc = r->raw.modbus.fc;
-	size_t n = 7;
-	adu[n++] = fc;
-	switch (fc) {
-	case 1: case 2: case 3: case 4:
-		put16(adu + n, (uint16_t)t->start), put16(adu + n + 2, (uint16_t)t->count), n += 4;
-		break;
-	case 5:
-		put16(adu + n, (uint16_t)t->start);
-		put16(adu + n + 2, t->value.b ? 0xFF00 : 0x0000);
-		n += 4;
-		break;
-	case 6:
-		put16(adu + n, (uint16_t)t->start), n += 2;
-		adu[n++] = t->data[0], adu[n++] = t->data[1];
-		break;
-	case 15: case 16: {
-		size_t bytes = fc == 15 ? (t->count + 7) / 8 : 2 * (size_t)t->count;
-		if (t->data == NULL || t->data_len < bytes || bytes > 246)
-			return 0; /* nothing to encode it from: keep the request as built */
-		put16(adu + n, (uint16_t)t->start), put16(adu + n + 2, (uint16_t)t->count), n += 4;
-		adu[n++] = (uint8_t)bytes;
-		memcpy(adu + n, t->data, bytes);
-		n += bytes;
-		break;
-	}
-	default:
-		return 0; /* other function codes: explained from the request as built */
-	}
-	put16(adu, 0x0001);
-	put16(adu + 2, 0);
-	put16(adu + 4, (uint16_t)(n - 6));
-	adu[6] = (uint8_t)r->unit;
+	struct modbus_request_spec spec = {
+		.fc = r->raw.modbus.fc,
+		.start = (uint16_t)t->start,
+		.count = (uint16_t)t->count,
+		.coil_on = t->value.b,
+		.data = t->data,
+		.data_len = t->data ? t->data_len : 0,
+	};
+	size_t n = 0;
+	int rc = modbus_encode_request(0x0001, (uint8_t)r->unit, &spec, adu, sizeof(adu), &n);
+	if (rc == -EINVAL)
+		return 0; /* another function code, or nothing to encode it from: explained as built */
+	if (rc < 0)
+		return fail_msg("cannot build the Modbus frame for this request%s", "");
 	struct bms_request dec;
 	if (modbus_decode(adu, n, BMS_DIR_REQUEST, &dec) == BMS_NEED_MORE)
 		return fail_msg("the Modbus decoder wants more bytes for this request%s", "");
@@ -504,55 +485,32 @@ static int through_decoder(struct req_buf *rb)
 	return 0;
 }
 
-/* The same for BACnet ReadProperty and WriteProperty (ASHRAE 135 clauses 15.5, 15.9, 20.2):
- * BVLC Original-Unicast-NPDU, NPDU expecting a reply, confirmed request, then the
- * service parameters as context-tagged values. Other services are explained as built. */
-static size_t put_ctx_uint(uint8_t *b, uint8_t tag, uint32_t v)
-{
-	uint8_t n = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffff ? 3 : 4;
-	b[0] = (uint8_t)(tag << 4 | 0x08 | n);
-	for (uint8_t i = 0; i < n; i++)
-		b[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	return 1u + n;
-}
-
+/* The same for BACnet ReadProperty and WriteProperty, built by the parsers' own request
+ * encoders (parsers/bacnet_encode.c). Other services are explained as built. */
 static int through_bacnet_decoder(struct req_buf *rb)
 {
-	static uint8_t d[64];
+	static uint8_t d[BACNET_MAX_DATAGRAM];
 	struct bms_request *r = &rb->req;
 	const struct bms_target *t = &r->targets[0];
 	uint8_t svc = r->raw.bacnet.service;
-	if (r->raw.bacnet.pdu_type != 0 || (svc != 12 && svc != 15) || r->ntargets != 1)
+	if (r->raw.bacnet.pdu_type != BACNET_PDU_CONFIRMED ||
+	    (svc != BACNET_SVC_READ_PROPERTY && svc != BACNET_SVC_WRITE_PROPERTY) || r->ntargets != 1)
 		return 0;
-	if (svc == 15 && (!t->has_value || (t->value.type != BMS_VAL_REAL && t->value.type != BMS_VAL_NULL &&
-					     t->value.type != BMS_VAL_ENUM)))
-		return 0;
+	struct bacnet_property_ref ref = {
+		.object_type = t->object_type,
+		.instance = t->instance,
+		.property = t->property,
+		.array_index = BMS_NO_INDEX,
+	};
 	size_t n = 0;
-	d[n++] = 0x81, d[n++] = 0x0a, n += 2;   /* BVLC: Original-Unicast-NPDU, length below */
-	d[n++] = 0x01, d[n++] = 0x04;           /* NPDU: version 1, expecting reply */
-	d[n++] = 0x00, d[n++] = 0x05, d[n++] = 0x01, d[n++] = svc; /* confirmed request, max APDU 1476, invoke id 1 */
-	uint32_t oid = (uint32_t)t->object_type << 22 | (t->instance & 0x3fffff);
-	d[n++] = 0x0c;                          /* [0] object identifier, 4 octets */
-	d[n++] = (uint8_t)(oid >> 24), d[n++] = (uint8_t)(oid >> 16), d[n++] = (uint8_t)(oid >> 8), d[n++] = (uint8_t)oid;
-	n += put_ctx_uint(d + n, 1, t->property);
-	if (svc == 15) {
-		d[n++] = 0x3e;                  /* [3] opening */
-		if (t->value.type == BMS_VAL_NULL) {
-			d[n++] = 0x00;
-		} else if (t->value.type == BMS_VAL_ENUM) {
-			d[n++] = 0x91, d[n++] = (uint8_t)t->value.u;
-		} else {
-			float f = (float)t->value.d;
-			uint32_t u;
-			memcpy(&u, &f, 4);
-			d[n++] = 0x44;
-			d[n++] = (uint8_t)(u >> 24), d[n++] = (uint8_t)(u >> 16), d[n++] = (uint8_t)(u >> 8), d[n++] = (uint8_t)u;
-		}
-		d[n++] = 0x3f;                  /* [3] closing */
-		if (t->priority)
-			n += put_ctx_uint(d + n, 4, t->priority);
-	}
-	d[2] = (uint8_t)(n >> 8), d[3] = (uint8_t)n;
+	int rc = svc == BACNET_SVC_READ_PROPERTY
+			 ? bacnet_encode_read_property(1, &ref, d, sizeof(d), &n)
+			 : t->has_value ? bacnet_encode_write_property(1, &ref, &t->value, t->priority, d, sizeof(d), &n)
+					: -EINVAL;
+	if (rc == -EINVAL)
+		return 0; /* a value with no primitive encoding: explained as built */
+	if (rc < 0)
+		return fail_msg("cannot build the BACnet frame for this request%s", "");
 	struct bms_request dec;
 	/* Malformed or not, this is what the gateway would decide on (its anomalies deny it). */
 	enum bms_parse_result pr = bacnet_decode(d, n, &dec);

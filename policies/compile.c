@@ -19,14 +19,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "policies/policy_int.h"
 
-#define MAX_FILE_BYTES (4u << 20)
 #define MAX_TOKEN 255
 #define MAX_INCLUDE_DEPTH 8
 #define MAX_RULE_ROLES 16
@@ -59,14 +56,13 @@ struct rule_refs {
 struct cc {
 	struct bms_policy *p;
 	struct bms_diag *d;
-	unsigned flags;
-	bool from_string;
+	const struct bms_policy_source *src; /* borrowed: where files and zones come from */
 	EVP_MD_CTX *sha;
 	uint32_t cap_files, cap_devices, cap_points, cap_roles, cap_members, cap_schedules, cap_rules;
 	struct rule_refs *refs; /* parallel to p->rules */
 	bool tz_set, site_set, mode_set;
 	struct pol_src tz_src;
-	char include_stack[MAX_INCLUDE_DEPTH][PATH_MAX];
+	char include_stack[MAX_INCLUDE_DEPTH + 1][BMS_POLICY_KEY_MAX];
 	int depth;
 	bool oom;
 	size_t errors_before;
@@ -705,9 +701,28 @@ static void st_timezone(struct cc *c, const struct stmt *s)
 		return;
 	}
 	char err[256];
-	if (pol_tz_load(&c->p->tz, t->text, err, sizeof(err)) < 0) {
-		ERR_T(c, t, "%s", err);
-		return;
+	if (strcmp(t->text, "UTC") != 0) {
+		if (pol_tz_check_name(t->text, err, sizeof(err)) < 0) {
+			ERR_T(c, t, "%s", err);
+			return;
+		}
+		struct bms_policy_text z;
+		memset(&z, 0, sizeof(z));
+		int rc = c->src->zone(c->src->ctx, t->text, &z, err, sizeof(err));
+		if (rc == BMS_POLICY_SOURCE_NOMEM) {
+			c->oom = true;
+			return;
+		}
+		if (rc != BMS_POLICY_SOURCE_OK) {
+			ERR_T(c, t, "%s", err);
+			return;
+		}
+		rc = pol_tz_parse(&c->p->tz, t->text, (const uint8_t *)z.text, z.len, z.name, err, sizeof(err));
+		c->src->release(c->src->ctx, &z);
+		if (rc < 0) {
+			ERR_T(c, t, "%s", err);
+			return;
+		}
 	}
 	c->tz_set = true;
 	c->tz_src = here(c, s->t[0]);
@@ -1643,61 +1658,6 @@ static void st_rule(struct cc *c, const struct stmt *s)
 
 /* ---- files ---- */
 
-static int read_file(struct cc *c, const char *path, struct pol_src from, char **out, size_t *len)
-{
-	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		int e = errno;
-		if (from.line)
-			ERR_S(c, from, "cannot read included file '%s': %s", path, strerror(e));
-		else
-			diag_at(c, BMS_DIAG_ERROR, c->file, 0, 0, "cannot read: %s", strerror(e));
-		return -1;
-	}
-	struct stat sb;
-	if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		diag_at(c, BMS_DIAG_ERROR, c->file, 0, 0, "not a regular file");
-		fclose(f);
-		return -1;
-	}
-	if (!(c->flags & BMS_POLICY_TRUST_ANY_OWNER)) {
-		/* A policy decides who may move a building's equipment: only its owner may change it. */
-		if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
-			diag_at(c, BMS_DIAG_ERROR, c->file, 0, 0,
-				"refusing a policy file that %s may write (mode %04o); run: chmod go-w %s",
-				(sb.st_mode & S_IWOTH) ? "anyone" : "its group", (unsigned)(sb.st_mode & 07777), path);
-			fclose(f);
-			return -1;
-		}
-		if (sb.st_uid != geteuid() && sb.st_uid != 0) {
-			diag_at(c, BMS_DIAG_ERROR, c->file, 0, 0,
-				"refusing a policy file owned by uid %u while running as uid %u; it must belong to "
-				"this user or to root",
-				(unsigned)sb.st_uid, (unsigned)geteuid());
-			fclose(f);
-			return -1;
-		}
-	}
-	if (sb.st_size > (off_t)MAX_FILE_BYTES) {
-		diag_at(c, BMS_DIAG_ERROR, c->file, 0, 0, "file of %lld bytes is larger than the limit of %u",
-			(long long)sb.st_size, MAX_FILE_BYTES);
-		fclose(f);
-		return -1;
-	}
-	char *buf = malloc((size_t)sb.st_size + 1);
-	if (buf == NULL) {
-		c->oom = true;
-		fclose(f);
-		return -1;
-	}
-	*len = fread(buf, 1, (size_t)sb.st_size, f);
-	buf[*len] = '\0';
-	fclose(f);
-	*out = buf;
-	return 0;
-}
-
 static int add_file(struct cc *c, const char *name)
 {
 	if (c->p->nfiles >= POL_MAX_FILES)
@@ -1721,35 +1681,40 @@ static void st_include(struct cc *c, const struct stmt *s)
 		ERR_T(c, s->t[2], "unexpected '%s' after the file name", tok_show(s->t[2]));
 		return;
 	}
-	if (c->from_string) {
-		ERR_T(c, t, "include is not available here (policy text given in memory)");
-		return;
-	}
 	if (c->depth >= MAX_INCLUDE_DEPTH) {
 		ERR_T(c, t, "includes nested deeper than %d", MAX_INCLUDE_DEPTH);
 		return;
 	}
-	/* Relative names are relative to the including file's folder. */
-	char path[PATH_MAX];
+	/* The source resolves the name (relative names against the including file's folder). */
 	const char *cur = c->p->files[c->file];
-	const char *slash = strrchr(cur, '/');
-	if (t->text[0] == '/' || slash == NULL)
-		cpy(path, sizeof(path), t->text);
-	else
-		snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - cur), cur, t->text);
-	char real[PATH_MAX];
-	if (realpath(path, real) == NULL) {
-		ERR_T(c, t, "cannot read included file '%s': %s", path, strerror(errno));
+	struct bms_policy_text ft;
+	memset(&ft, 0, sizeof(ft));
+	char err[BMS_DIAG_MSG_MAX];
+	int rc = c->src->read(c->src->ctx, cur, t->text, &ft, err, sizeof(err));
+	if (rc == BMS_POLICY_SOURCE_NOMEM) {
+		c->oom = true;
 		return;
 	}
-	for (int k = 0; k <= c->depth; k++)
-		if (strcmp(c->include_stack[k], real) == 0) {
+	if (rc == BMS_POLICY_SOURCE_MISSING) {
+		ERR_T(c, t, "%s", err);
+		return;
+	}
+	for (int k = 0; ft.key[0] && k <= c->depth; k++)
+		if (strcmp(c->include_stack[k], ft.key) == 0) {
 			ERR_T(c, t, "include loop: '%s' is already being read (it included %s)", t->text, cur);
+			if (rc == BMS_POLICY_SOURCE_OK)
+				c->src->release(c->src->ctx, &ft);
 			return;
 		}
-	int fi = add_file(c, path);
+	int fi = add_file(c, ft.name);
 	if (fi < 0) {
 		ERR_T(c, t, "more than %d policy files", POL_MAX_FILES);
+		if (rc == BMS_POLICY_SOURCE_OK)
+			c->src->release(c->src->ctx, &ft);
+		return;
+	}
+	if (rc != BMS_POLICY_SOURCE_OK) {
+		diag_at(c, BMS_DIAG_ERROR, (uint16_t)fi, 0, 0, "%s", err);
 		return;
 	}
 	/* Save the including file's position: the tokens are replaced while the included file is read. */
@@ -1758,17 +1723,13 @@ static void st_include(struct cc *c, const struct stmt *s)
 	uint16_t file = c->file;
 	c->toks = NULL;
 	c->file = (uint16_t)fi;
-	char *buf;
-	size_t len;
-	if (read_file(c, path, here(c, t), &buf, &len) == 0) {
-		c->depth++;
-		cpy(c->include_stack[c->depth], PATH_MAX, real);
-		EVP_DigestUpdate(c->sha, path, strlen(path) + 1);
-		EVP_DigestUpdate(c->sha, buf, len);
-		compile_text(c, buf, len);
-		c->depth--;
-		free(buf);
-	}
+	c->depth++;
+	cpy(c->include_stack[c->depth], BMS_POLICY_KEY_MAX, ft.key);
+	EVP_DigestUpdate(c->sha, ft.name, strlen(ft.name) + 1);
+	EVP_DigestUpdate(c->sha, ft.text, ft.len);
+	compile_text(c, ft.text, ft.len);
+	c->depth--;
+	c->src->release(c->src->ctx, &ft);
 	free(c->toks);
 	c->toks = toks;
 	c->ntoks = ntoks;
@@ -2379,8 +2340,8 @@ void bms_policy_free(struct bms_policy *p)
 	free(p);
 }
 
-static int load(const char *const *files, size_t nfiles, const char *name, const char *text, size_t len,
-		unsigned flags, struct bms_policy **out, struct bms_diag *diags)
+int bms_policy_compile(const struct bms_policy_source *src, const char *const *names, size_t nnames,
+		       struct bms_policy **out, struct bms_diag *diags)
 {
 	int rc = -EINVAL;
 	*out = NULL;
@@ -2389,7 +2350,7 @@ static int load(const char *const *files, size_t nfiles, const char *name, const
 	memset(&c, 0, sizeof(c));
 	c.d = diags;
 	c.errors_before = diags->errors;
-	c.flags = flags;
+	c.src = src;
 	c.p = calloc(1, sizeof(*c.p));
 	c.sha = EVP_MD_CTX_new();
 	if (c.p == NULL || c.sha == NULL || EVP_DigestInit_ex(c.sha, EVP_sha256(), NULL) != 1) {
@@ -2402,33 +2363,31 @@ static int load(const char *const *files, size_t nfiles, const char *name, const
 		static uint64_t serials;
 		c.p->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	}
-	if (text != NULL) {
-		c.from_string = true;
-		c.file = (uint16_t)add_file(&c, name);
-		EVP_DigestUpdate(c.sha, name, strlen(name) + 1);
-		EVP_DigestUpdate(c.sha, text, len);
-		compile_text(&c, text, len);
-		free(c.toks);
-		c.toks = NULL;
-	}
-	for (size_t f = 0; f < nfiles && !c.oom; f++) {
-		int fi = add_file(&c, files[f]);
+	for (size_t f = 0; f < nnames && !c.oom; f++) {
+		int fi = add_file(&c, names[f]);
 		if (fi < 0) {
 			diag_at(&c, BMS_DIAG_ERROR, 0, 0, 0, "more than %d policy files", POL_MAX_FILES);
 			break;
 		}
 		c.file = (uint16_t)fi;
-		char *buf;
-		size_t blen;
-		if (read_file(&c, files[f], (struct pol_src){ 0, 0, 0 }, &buf, &blen) < 0)
+		struct bms_policy_text ft;
+		memset(&ft, 0, sizeof(ft));
+		char err[BMS_DIAG_MSG_MAX];
+		int r = src->read(src->ctx, NULL, names[f], &ft, err, sizeof(err));
+		if (r == BMS_POLICY_SOURCE_NOMEM) {
+			c.oom = true;
+			break;
+		}
+		if (r != BMS_POLICY_SOURCE_OK) {
+			diag_at(&c, BMS_DIAG_ERROR, c.file, 0, 0, "%s", err);
 			continue;
-		if (realpath(files[f], c.include_stack[0]) == NULL)
-			cpy(c.include_stack[0], PATH_MAX, files[f]);
+		}
+		cpy(c.include_stack[0], BMS_POLICY_KEY_MAX, ft.key[0] ? ft.key : names[f]);
 		c.depth = 0;
-		EVP_DigestUpdate(c.sha, files[f], strlen(files[f]) + 1);
-		EVP_DigestUpdate(c.sha, buf, blen);
-		compile_text(&c, buf, blen);
-		free(buf);
+		EVP_DigestUpdate(c.sha, names[f], strlen(names[f]) + 1);
+		EVP_DigestUpdate(c.sha, ft.text, ft.len);
+		compile_text(&c, ft.text, ft.len);
+		src->release(src->ctx, &ft);
 		free(c.toks);
 		c.toks = NULL;
 	}
@@ -2461,21 +2420,4 @@ fail:
 	free(c.toks);
 	bms_policy_free(c.p);
 	return rc;
-}
-
-int bms_policy_load_flags(const char *const *files, size_t nfiles, unsigned flags, struct bms_policy **out,
-			  struct bms_diag *diags)
-{
-	return load(files, nfiles, NULL, NULL, 0, flags, out, diags);
-}
-
-int bms_policy_load(const char *const *files, size_t nfiles, struct bms_policy **out, struct bms_diag *diags)
-{
-	return load(files, nfiles, NULL, NULL, 0, 0, out, diags);
-}
-
-int bms_policy_load_string(const char *name, const char *text, size_t len, struct bms_policy **out,
-			   struct bms_diag *diags)
-{
-	return load(NULL, 0, name, text, len, BMS_POLICY_TRUST_ANY_OWNER, out, diags);
 }

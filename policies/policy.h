@@ -69,18 +69,54 @@ struct bms_policy;          /* immutable compiled policy (opaque) */
 struct bms_policy_device;   /* a device declared in the policy; borrowed from its policy */
 struct bms_policy_state;    /* rate-limit and min-interval state; survives reload */
 
-/* Compiles the files (in order; each may `include` more) into one policy.
+/* Where policy text and time-zone data come from. The compiler is pure: it
+ * opens no file, resolves no path and reads no zoneinfo; a source does that
+ * (policies/source_files.c reads the file system, the fuzzers serve memory). */
+#define BMS_POLICY_KEY_MAX 4096
+#define BMS_POLICY_FILE_MAX (4u << 20)   /* bytes of one policy file */
+#define BMS_POLICY_ZONE_MAX (256u * 1024) /* bytes of TZif data read for one zone */
+struct bms_policy_text {
+	char name[BMS_DIAG_FILE_MAX];  /* as diagnostics name it (and as hashed) */
+	char key[BMS_POLICY_KEY_MAX];  /* one file under any name (a resolved path): include loops */
+	const char *text;              /* borrowed from the source until release() */
+	size_t len;
+	void *handle;                  /* the source's own */
+};
+enum bms_policy_source_result {
+	BMS_POLICY_SOURCE_OK = 0,
+	BMS_POLICY_SOURCE_MISSING = -1, /* `err` is about the reference: shown where it was written */
+	BMS_POLICY_SOURCE_REFUSED = -2, /* `err` is about the file itself (out->name is set) */
+	BMS_POLICY_SOURCE_NOMEM = -3,
+};
+struct bms_policy_source {
+	void *ctx;
+	/* One policy file: `from` is the including file (as named in diagnostics), NULL for
+	 * a file given to the compiler. Returns enum bms_policy_source_result. */
+	int (*read)(void *ctx, const char *from, const char *name, struct bms_policy_text *out, char *err,
+		    size_t errlen);
+	/* The TZif data of a zone name already checked to be a plain name; out->name names
+	 * it in messages. Returns enum bms_policy_source_result. */
+	int (*zone)(void *ctx, const char *zone, struct bms_policy_text *out, char *err, size_t errlen);
+	void (*release)(void *ctx, struct bms_policy_text *t);
+};
+
+/* Compiles the named files (in order; each may `include` more) from `src` into one policy.
  * 0: *out is a new policy (free with bms_policy_free); diags may hold warnings.
- * <0: *out is NULL and diags holds every error found (-EINVAL), or -ENOMEM.
+ * <0: *out is NULL and diags holds every error found (-EINVAL), or -ENOMEM. */
+BMS_WUR int bms_policy_compile(const struct bms_policy_source *src, const char *const *names, size_t nnames,
+			       struct bms_policy **out, struct bms_diag *diags);
+
+/* The file-system source (policies/source_files.c): bms_policy_compile over files.
  * A file that anyone but its owner may write, or that another user owns than
  * the one running, is refused (an error in diags) unless BMS_POLICY_TRUST_ANY_OWNER
- * is passed to bms_policy_load_flags. */
+ * is passed to bms_policy_load_flags. Zones come from $TZDIR or /usr/share/zoneinfo. */
 BMS_WUR int bms_policy_load(const char *const *files, size_t nfiles, struct bms_policy **out,
 			    struct bms_diag *diags);
 #define BMS_POLICY_TRUST_ANY_OWNER 0x1u  /* tests and fuzzing: skip the file ownership check */
 BMS_WUR int bms_policy_load_flags(const char *const *files, size_t nfiles, unsigned flags,
 				  struct bms_policy **out, struct bms_diag *diags);
-/* Compiles policy text held in memory, named `name` in diagnostics; `include` is refused. */
+/* Compiles policy text held in memory, named `name` in diagnostics; `include` is refused;
+ * zones still come from the zoneinfo directory. */
 BMS_WUR int bms_policy_load_string(const char *name, const char *text, size_t len,
 				   struct bms_policy **out, struct bms_diag *diags);
 void bms_policy_free(struct bms_policy *p);

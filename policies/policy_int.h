@@ -38,8 +38,11 @@ struct pol_tz {
 };
 /* Offset east of UTC in seconds at a UTC time. */
 int32_t pol_tz_offset(const struct pol_tz *tz, int64_t utc);
-/* 0, or a negative errno with a message in err. Reads /usr/share/zoneinfo/NAME (or $TZDIR). */
-int pol_tz_load(struct pol_tz *tz, const char *name, char *err, size_t errlen);
+/* 0, or -EINVAL with a message in err: a zone name must be words joined by '/'. */
+int pol_tz_check_name(const char *name, char *err, size_t errlen);
+/* 0, or -EINVAL with a message in err naming `where`: TZif bytes of zone `name`. */
+int pol_tz_parse(struct pol_tz *tz, const char *name, const uint8_t *data, size_t len, const char *where,
+		 char *err, size_t errlen);
 void pol_tz_utc(struct pol_tz *tz);
 
 /* ---- vocabulary (vocab.c) ---- */

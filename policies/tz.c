@@ -1,6 +1,7 @@
-/* policies/tz.c: the site's time zone, read once at compile time from the
- * system's TZif file (RFC 8536) so that evaluation needs neither the process
- * TZ nor localtime(): an offset lookup is a binary search over transitions.
+/* policies/tz.c: the site's time zone, parsed once at compile time from the
+ * TZif bytes (RFC 8536) a policy source hands in, so that evaluation needs
+ * neither the process TZ nor localtime(): an offset lookup is a binary search
+ * over transitions. Pure: the source reads the zoneinfo file, not this.
  *
  * TZif layout (RFC 8536 section 3), all integers big-endian:
  *   "TZif" version(1) unused(15) isutcnt isstdcnt leapcnt timecnt typecnt charcnt (6 x u32)
@@ -12,13 +13,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
+#include <stdlib.h> /* strtol */
 #include <string.h>
 
 #include "parsers/cursor.h"
 #include "policies/policy_int.h"
 
-#define TZ_FILE_MAX (256 * 1024)
+#define TZ_FILE_MAX BMS_POLICY_ZONE_MAX
 
 void pol_tz_utc(struct pol_tz *tz)
 {
@@ -242,35 +243,22 @@ static int read_block(struct bms_cursor *c, const struct tzhdr *h, size_t tsize,
 	return 0;
 }
 
-int pol_tz_load(struct pol_tz *tz, const char *name, char *err, size_t errlen)
+int pol_tz_check_name(const char *name, char *err, size_t errlen)
 {
-	int rc = -EINVAL;
-	uint8_t *buf = NULL;
-	FILE *f = NULL;
-	pol_tz_utc(tz);
-	if (strcmp(name, "UTC") == 0)
-		return 0;
 	/* A zone name is words joined by '/': nothing that climbs out of the zone directory. */
 	if (name[0] == '\0' || name[0] == '/' || strstr(name, "..") != NULL || strlen(name) >= POL_NAME_MAX) {
 		snprintf(err, errlen, "'%s' is not a time zone name (such as Europe/Berlin)", name);
 		return -EINVAL;
 	}
-	const char *dir = getenv("TZDIR");
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		snprintf(err, errlen, "unknown time zone '%s' (no %s; is tzdata installed?)", name, path);
-		return -ENOENT;
-	}
-	buf = malloc(TZ_FILE_MAX);
-	if (buf == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	size_t n = fread(buf, 1, TZ_FILE_MAX, f);
+	return 0;
+}
+
+int pol_tz_parse(struct pol_tz *tz, const char *name, const uint8_t *data, size_t len, const char *where,
+		 char *err, size_t errlen)
+{
+	pol_tz_utc(tz);
 	struct bms_cursor c;
-	bms_cursor_init(&c, buf, n);
+	bms_cursor_init(&c, data, len < TZ_FILE_MAX ? len : TZ_FILE_MAX);
 	uint8_t version;
 	struct tzhdr h;
 	if (read_hdr(&c, &version, &h) < 0 || read_block(&c, &h, 4, tz) < 0)
@@ -289,14 +277,9 @@ int pol_tz_load(struct pol_tz *tz, const char *name, char *err, size_t errlen)
 		}
 	}
 	snprintf(tz->name, sizeof(tz->name), "%s", name);
-	free(buf);
-	fclose(f);
 	return 0;
 bad:
-	snprintf(err, errlen, "time zone file %s is not a TZif file I can read", path);
-fail:
-	free(buf);
-	fclose(f);
+	snprintf(err, errlen, "time zone file %s is not a TZif file I can read", where);
 	pol_tz_utc(tz);
-	return rc;
+	return -EINVAL;
 }

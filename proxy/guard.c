@@ -7,6 +7,7 @@
  * freed in the last close callback of its handles.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,6 +662,16 @@ static void revocation_sweep(struct guard *g)
 	}
 }
 
+/* snprintf for texts that may be cut (audit details, log words): cutting is the intent */
+__attribute__((format(printf, 3, 4))) static void cut_to(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+	(void)n;
+}
+
 /* Lines of a diagnostics buffer to the log, and folded into one line (for an audit detail). */
 static void log_lines(int level, char *buf, char *fold, size_t cap)
 {
@@ -699,7 +710,7 @@ static const char *stale_policy_words(const struct guard *g)
 
 static void crl_mark_stale(struct guard *g, const char *why)
 {
-	snprintf(g->crl_stale_why, sizeof(g->crl_stale_why), "revocation list cannot be refreshed: %s", why);
+	cut_to(g->crl_stale_why, sizeof(g->crl_stale_why), "revocation list cannot be refreshed: %s", why);
 	g->crl_stale = true;
 	proxy_log_err("CRL %s is stale (%s): %s", g->cfg.crl, why, stale_policy_words(g));
 }
@@ -721,9 +732,9 @@ static void on_crl_expiry(uv_timer_t *t)
 	struct tm tm;
 	char when[32];
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
-	snprintf(why, sizeof(why), "its nextUpdate (%s) has passed; publish a fresh one ('bmsgate pki crl DIR')", when);
+	cut_to(why, sizeof(why), "its nextUpdate (%s) has passed; publish a fresh one ('bmsgate pki crl DIR')", when);
 	crl_mark_stale(g, why);
-	snprintf(detail, sizeof(detail), "CRL %s: %s; %s", g->cfg.crl, why, stale_policy_words(g));
+	cut_to(detail, sizeof(detail), "CRL %s: %s; %s", g->cfg.crl, why, stale_policy_words(g));
 	audit_reload_failed(g, detail, NULL);
 }
 
@@ -780,7 +791,7 @@ static void reload_tls(struct guard *g, const char *what)
 		char detail[1024];
 		proxy_log_err("reload of %s failed, keeping the previous ones: %s", what, why);
 		crl_reload_failed(g, why);
-		snprintf(detail, sizeof(detail), "%s: %s; keeping the previous ones%s%s", what, why,
+		cut_to(detail, sizeof(detail), "%s: %s; keeping the previous ones%s%s", what, why,
 			 g->crl_stale ? "; the CRL in force is stale: " : "", g->crl_stale ? stale_policy_words(g) : "");
 		audit_reload_failed(g, detail, NULL);
 		return;
@@ -810,9 +821,9 @@ static void reload(struct guard *g)
 		if (buf)
 			log_lines(LOG_ERR, buf, errs, sizeof(errs));
 		else
-			snprintf(errs, sizeof(errs), "see the log");
+			cut_to(errs, sizeof(errs), "see the log");
 		proxy_log_err("policy reload failed: keeping the running policy (sha256 %.16s...)", bms_policy_hash(g->policy));
-		snprintf(detail, sizeof(detail), "policy %s: %s; the running policy stays", g->cfg.policies[0], errs);
+		cut_to(detail, sizeof(detail), "policy %s: %s; the running policy stays", g->cfg.policies[0], errs);
 		audit_reload_failed(g, detail, bms_policy_hash(g->policy));
 	} else {
 		char prev[80], warn[700], detail[1024];
@@ -834,7 +845,7 @@ static void reload(struct guard *g)
 		/* decisions copy what they need into the audit record at once: nothing borrows the old one now */
 		bms_policy_free(g->policy);
 		g->policy = p;
-		snprintf(detail, sizeof(detail), "%s%s%s", g->cfg.policies[0], warn[0] ? " (warning: " : "",
+		cut_to(detail, sizeof(detail), "%s%s%s", g->cfg.policies[0], warn[0] ? " (warning: " : "",
 			 warn[0] ? warn : "");
 		if (warn[0] && strlen(detail) < sizeof(detail) - 1)
 			strcat(detail, ")");
@@ -864,10 +875,10 @@ static void on_crl_change(uv_fs_poll_t *h, int status, const uv_stat_t *prev, co
 	(void)curr;
 	if (status < 0) {
 		char why[300], detail[700];
-		snprintf(why, sizeof(why), "%s: %s", g->cfg.crl, uv_strerror(status));
+		cut_to(why, sizeof(why), "%s: %s", g->cfg.crl, uv_strerror(status));
 		proxy_log_err("CRL %s cannot be read: %s", g->cfg.crl, uv_strerror(status));
 		crl_reload_failed(g, why);
-		snprintf(detail, sizeof(detail), "CRL (file changed): %s; keeping the previous one%s%s", why,
+		cut_to(detail, sizeof(detail), "CRL (file changed): %s; keeping the previous one%s%s", why,
 			 g->crl_stale ? "; the CRL in force is stale: " : "", g->crl_stale ? stale_policy_words(g) : "");
 		audit_reload_failed(g, detail, NULL);
 		return;

@@ -144,10 +144,10 @@ void proxy_inspect(const struct proxy_inspect_ctx *ctx, const uint8_t *buf, size
 	if (!pdev && ctx->policy) {
 		/* The policy's words cannot say where: name what the guard could not place, as the
 		 * policy language writes a device, so that the fix can be read off the record. */
-		char where[96];
+		char where[64]; /* the longest IPv6 address and " port 65535" */
 		proxy_addr_words((const struct sockaddr *)&dev->addr.ss, where, sizeof(where));
 		snprintf(v->decision.reason, sizeof(v->decision.reason),
-			 "no device is declared at %s unit %u in the policy (guard device '%.48s')", where,
+			 "no device is declared at %s unit %u in the policy (guard device '%.40s')", where,
 			 buf[6], dev->name);
 	}
 	switch (v->decision.verdict) {

@@ -272,4 +272,6 @@ fi
 kill -TERM "$k_pid"
 wait_gone "$k_pid" 10
 check "diagnostics stay out of the audit trail" sh -c "! grep -q 'bmsgate guard' $A $K"
+check "audit verify: the trail with reload_failed and prev_hash records is intact" "$B" audit verify "$A" --key "$tmp/audit.pub"
+check "audit query reads the new kind" sh -c "'$B' audit query '$K' 2>&1 | grep -q reload_failed"
 done_tests

@@ -65,6 +65,9 @@ enum audit_kind {
 	/* Written by the log itself; callers do not submit these. */
 	AUDIT_LOG_RECOVERED,  /* on open: a torn last line was cut (detail says how many bytes) */
 	AUDIT_LOG_DROPPED,    /* submissions refused (-EAGAIN) since the last record of this kind */
+	/* Submitted by callers again. */
+	AUDIT_RELOAD_FAILED,  /* detail: what could not be re-read and why, what stays in force;
+			       * hash: the policy still in force (policy reloads) */
 	AUDIT_KIND_COUNT
 };
 
@@ -90,6 +93,7 @@ struct audit_event {
 	const char *device;                   /* device name from the policy; may be NULL */
 	const char *detail;                   /* see enum audit_kind; may be NULL */
 	const char *hash;                     /* AUDIT_POLICY_LOADED: hex digest; may be NULL */
+	const char *prev_hash;                /* AUDIT_POLICY_LOADED on reload: the digest it replaced; may be NULL */
 	uint64_t ref;                         /* AUDIT_RESULT: ticket of the decision it completes */
 	uint8_t result;                       /* enum audit_result */
 	uint32_t exception;                   /* AUDIT_RESULT_EXCEPTION: the code */
@@ -162,6 +166,10 @@ BMS_WUR int audit_wait(struct audit_log *log, uint64_t ticket);
 /* Writes what is queued, a final signed checkpoint, syncs, stops the writer,
  * frees everything. Returns the first write error, if any. log may be NULL. */
 BMS_WUR int audit_close(struct audit_log *log);
+
+/* Loads the Ed25519 signing key as audit_open() would (mode 0600 or stricter, PEM, Ed25519)
+ * and frees it: for configuration checks. 0, or -errno with why in err. */
+BMS_WUR int audit_key_check(const char *path, char *err, size_t errlen);
 
 /* Names used in records: "decision", "malformed"...; "ok", "exception"... */
 const char *audit_kind_name(enum audit_kind k);

@@ -144,6 +144,14 @@ int audit_key_load(const char *path, bool private_key, EVP_PKEY **out, char *err
 	return 0;
 }
 
+int audit_key_check(const char *path, char *err, size_t errlen)
+{
+	EVP_PKEY *key = NULL;
+	int r = audit_key_load(path, true, &key, err, errlen);
+	EVP_PKEY_free(key);
+	return r;
+}
+
 int audit_key_id(EVP_PKEY *key, char out[static AUDIT_KEYID_LEN + 1])
 {
 	uint8_t raw[32], md[32];

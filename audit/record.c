@@ -30,6 +30,7 @@ static const char *const kind_names[AUDIT_KIND_COUNT] = {
 	[AUDIT_CONN_CLOSED] = "conn_closed",
 	[AUDIT_LOG_RECOVERED] = "log_recovered",
 	[AUDIT_LOG_DROPPED] = "log_dropped",
+	[AUDIT_RELOAD_FAILED] = "reload_failed",
 };
 
 static const char *const result_names[AUDIT_RESULT_COUNT] = {
@@ -395,6 +396,10 @@ int audit_format_body(const struct audit_event *ev, const char *node, int64_t ti
 	if (ev->hash) {
 		audit_buf_lit(b, ",\"hash\":");
 		audit_buf_json_strn(b, ev->hash, strnlen(ev->hash, 256));
+	}
+	if (ev->prev_hash) {
+		audit_buf_lit(b, ",\"prev_hash\":");
+		audit_buf_json_strn(b, ev->prev_hash, strnlen(ev->prev_hash, 256));
 	}
 	return b->overflow ? -ENOSPC : 0;
 }

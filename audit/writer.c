@@ -336,7 +336,9 @@ static int enqueue_event_locked(struct audit_log *log, const struct audit_event 
 
 static int submit(struct audit_log *log, const struct audit_event *ev, uint64_t *ticket, bool wake)
 {
-	if (!log || !ev || !ticket || ev->kind == 0 || ev->kind >= AUDIT_LOG_RECOVERED)
+	/* the log's own kinds are the log's to write; kinds added after them are callers' again */
+	if (!log || !ev || !ticket || ev->kind == 0 || ev->kind == AUDIT_LOG_RECOVERED || ev->kind == AUDIT_LOG_DROPPED ||
+	    ev->kind >= AUDIT_KIND_COUNT)
 		return -EINVAL;
 	/* format outside the lock: the caller's buffers are read here and only here */
 	char stackbuf[AUDIT_BODY_MAX];

@@ -68,6 +68,15 @@ int proxy_cmd_main(const struct proxy_cmd *cmd, int argc, char **argv)
 	return cmd->run(&cfg);
 }
 
+int proxy_become_user(uid_t uid, gid_t gid)
+{
+	/* the user's primary group only: the guard runs with exactly these ids, and the
+	 * start-up checks (proxy/preflight.c) open its files with exactly these too */
+	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return -errno;
+	return 0;
+}
+
 int proxy_drop_privileges(const char *user)
 {
 	if (!user[0])
@@ -81,8 +90,9 @@ int proxy_drop_privileges(const char *user)
 		proxy_log_err("user %s: no such user", user);
 		return -1;
 	}
-	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		proxy_log_err("cannot become user %s: %s", user, strerror(errno));
+	int e = proxy_become_user(pw->pw_uid, pw->pw_gid);
+	if (e < 0) {
+		proxy_log_err("cannot become user %s: %s", user, strerror(-e));
 		return -1;
 	}
 	if (setuid(0) == 0) {

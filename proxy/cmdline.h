@@ -4,6 +4,7 @@
 #define BMS_PROXY_CMDLINE_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "proxy/config.h"
 
@@ -22,5 +23,7 @@ int proxy_cmd_main(const struct proxy_cmd *cmd, int argc, char **argv);
 /* After binding: become `user` when running as root ("" = stay). Refuses to go on
  * when root could be regained. */
 BMS_WUR int proxy_drop_privileges(const char *user);
+/* setgroups(primary group only), setgid, setuid: what the drop does. 0 or -errno. */
+BMS_WUR int proxy_become_user(uid_t uid, gid_t gid);
 
 #endif

@@ -54,7 +54,7 @@ struct keyword {
 static const struct keyword top_words[] = {
 	{ "user", G | T },	   { "log", G | T },	  { "node", G | T },	      { "listen", G | T },
 	{ "certificate", G | T }, { "key", G | T },	  { "ca", G | T },	      { "crl", G | T },
-	{ "crl-poll", G | T },	   { "policy", G },	  { "malformed", G },	      { "device", G },
+	{ "crl-poll", G | T },	   { "crl-stale", G },	  { "policy", G },	  { "malformed", G },	      { "device", G },
 	{ "audit", G },	   { "limits", G | T },   { "guard", T },	      { "server-name", T },
 	{ "connect-timeout", T }, { "backoff", T },	  { NULL, 0 },
 };
@@ -580,14 +580,15 @@ static void statement_top(struct parser *p, char **w, int n)
 			return;
 		}
 		if (copy_word(p, kw, a[0], c->policies[c->npolicies], PROXY_PATH_MAX) == 0)
-			c->npolicies++;
+			c->lines.policies[c->npolicies++] = p->line;
 		return;
 	}
 	if (!first_use(p, kw))
 		return;
 	if (strcmp(kw, "user") == 0) {
-		if (want_args(p, kw, na, 1, 1, "'user NAME'") == 0)
-			(void)copy_word(p, kw, a[0], c->user, sizeof(c->user));
+		if (want_args(p, kw, na, 1, 1, "'user NAME'") == 0 &&
+		    copy_word(p, kw, a[0], c->user, sizeof(c->user)) == 0)
+			c->lines.user = p->line;
 	} else if (strcmp(kw, "node") == 0) {
 		if (want_args(p, kw, na, 1, 1, "'node NAME'") == 0)
 			(void)copy_word(p, kw, a[0], c->node, sizeof(c->node));
@@ -603,11 +604,22 @@ static void statement_top(struct parser *p, char **w, int n)
 	} else if (strcmp(kw, "certificate") == 0 || strcmp(kw, "key") == 0 || strcmp(kw, "ca") == 0 ||
 		   strcmp(kw, "crl") == 0) {
 		char *dst = kw[0] == 'c' ? (kw[1] == 'e' ? c->certificate : kw[1] == 'a' ? c->ca : c->crl) : c->key;
-		if (want_args(p, kw, na, 1, 1, "a file name") == 0)
-			(void)copy_word(p, kw, a[0], dst, PROXY_PATH_MAX);
+		unsigned *at = kw[0] == 'c' ? (kw[1] == 'e' ? &c->lines.certificate : kw[1] == 'a' ? &c->lines.ca : &c->lines.crl)
+					    : &c->lines.key;
+		if (want_args(p, kw, na, 1, 1, "a file name") == 0 && copy_word(p, kw, a[0], dst, PROXY_PATH_MAX) == 0)
+			*at = p->line;
 	} else if (strcmp(kw, "crl-poll") == 0) {
 		if (want_args(p, kw, na, 1, 1, "a duration") == 0)
 			(void)parse_duration(p, kw, a[0], &c->crl_poll_ms);
+	} else if (strcmp(kw, "crl-stale") == 0) {
+		if (want_args(p, kw, na, 1, 1, "'crl-stale refuse' or 'crl-stale keep'"))
+			return;
+		if (strcmp(a[0], "refuse") == 0)
+			c->crl_stale = PROXY_CRL_STALE_REFUSE;
+		else if (strcmp(a[0], "keep") == 0)
+			c->crl_stale = PROXY_CRL_STALE_KEEP;
+		else
+			perr(p, "crl-stale: '%s' is neither refuse nor keep", a[0]);
 	} else if (strcmp(kw, "malformed") == 0) {
 		if (want_args(p, kw, na, 1, 1, "'malformed close' or 'malformed exception'"))
 			return;
@@ -654,9 +666,10 @@ static void statement_device(struct parser *p, char **w, int n)
 		perr(p, "%s: expected one value", kw);
 		return;
 	}
-	if (strcmp(kw, "address") == 0)
-		(void)parse_addr(p, kw, a[0], &d->addr, NULL, 0);
-	else if (strcmp(kw, "connections") == 0)
+	if (strcmp(kw, "address") == 0) {
+		if (parse_addr(p, kw, a[0], &d->addr, NULL, 0) == 0)
+			d->addr_line = p->line;
+	} else if (strcmp(kw, "connections") == 0)
 		(void)parse_uint(p, kw, a[0], 1, 16, &d->connections);
 	else if (strcmp(kw, "max-in-flight") == 0)
 		(void)parse_uint(p, kw, a[0], 1, 64, &d->max_in_flight);
@@ -680,11 +693,13 @@ static void statement_audit(struct parser *p, char **w, int n)
 		perr(p, "%s: expected one value", kw);
 		return;
 	}
-	if (strcmp(kw, "file") == 0)
-		(void)copy_word(p, kw, w[1], au->file, sizeof(au->file));
-	else if (strcmp(kw, "key") == 0)
-		(void)copy_word(p, kw, w[1], au->key, sizeof(au->key));
-	else if (strcmp(kw, "sync") == 0) {
+	if (strcmp(kw, "file") == 0) {
+		if (copy_word(p, kw, w[1], au->file, sizeof(au->file)) == 0)
+			p->cfg->lines.audit_file = p->line;
+	} else if (strcmp(kw, "key") == 0) {
+		if (copy_word(p, kw, w[1], au->key, sizeof(au->key)) == 0)
+			p->cfg->lines.audit_key = p->line;
+	} else if (strcmp(kw, "sync") == 0) {
 		unsigned ms = 0;
 		if (strcmp(w[1], "always") == 0 || parse_duration(p, kw, w[1], &ms) == 0) {
 			if (copy_word(p, kw, w[1], au->sync, sizeof(au->sync)) == 0)
@@ -706,7 +721,8 @@ static void statement_audit(struct parser *p, char **w, int n)
 		if (parse_seconds(p, kw, w[1], &ms) == 0)
 			au->checkpoint_seconds = ms / 1000;
 	} else if (strcmp(kw, "checkpoint-copy") == 0) {
-		(void)copy_word(p, kw, w[1], au->checkpoint_copy, sizeof(au->checkpoint_copy));
+		if (copy_word(p, kw, w[1], au->checkpoint_copy, sizeof(au->checkpoint_copy)) == 0)
+			p->cfg->lines.checkpoint_copy = p->line;
 	} else if (strcmp(kw, "results") == 0) {
 		if (strcmp(w[1], "all") == 0)
 			au->results_all = true;

@@ -66,6 +66,22 @@ struct proxy_device {
 	unsigned connect_delay_ms; /* wait after connecting before the first request */
 	unsigned backoff_max_ms;   /* reconnect back-off ceiling */
 	unsigned line;
+	unsigned addr_line;        /* the `address` line, for the check against the policy's devices */
+};
+
+/* `crl-stale`: what a guard does while the revocation list in force is stale (a re-read of
+ * the TLS files failed since the CRL file changed, or the CRL's nextUpdate has passed). */
+enum proxy_crl_stale {
+	PROXY_CRL_STALE_REFUSE = 0, /* refuse new TLS sessions until a fresh CRL loads (default) */
+	PROXY_CRL_STALE_KEEP,       /* keep accepting against the last good CRL, loudly */
+};
+
+/* Lines where file-naming settings were written (0 = not written), so that the checks
+ * done after parsing (readable by `user`, key modes...) can say `file:line:`. */
+struct proxy_config_lines {
+	unsigned user, certificate, key, ca, crl;
+	unsigned policies[PROXY_MAX_POLICIES];
+	unsigned audit_file, audit_key, checkpoint_copy;
 };
 
 enum proxy_malformed {
@@ -114,6 +130,8 @@ struct proxy_config {
 	char ca[PROXY_PATH_MAX];
 	char crl[PROXY_PATH_MAX];
 	unsigned crl_poll_ms; /* how often the CRL file's change time is checked */
+	uint8_t crl_stale;    /* enum proxy_crl_stale */
+	struct proxy_config_lines lines;
 
 	/* guard */
 	unsigned npolicies;

@@ -7,6 +7,7 @@
  * freed in the last close callback of its handles.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "proxy/guard.h"
 #include "proxy/cmdline.h"
 #include "proxy/log.h"
+#include "proxy/preflight.h"
 #include "proxy/proxy.h"
 
 #define PREAUTH_MAX_BYTES 16384 /* ciphertext buffered before the handshake completes */
@@ -301,6 +303,11 @@ static void handshake_done(struct gsession *s)
 	char note[192];
 	if (proxy_tls_identity(cert, &s->id, note, sizeof(note)) < 0) {
 		session_refuse(s, note[0] ? note : "cannot read the client certificate");
+		return;
+	}
+	/* after the identity, so that the refusal record says whom it turned away */
+	if (g->crl_stale && g->cfg.crl_stale == PROXY_CRL_STALE_REFUSE) {
+		session_refuse(s, g->crl_stale_why);
 		return;
 	}
 	s->handshaken = true;
@@ -658,17 +665,147 @@ static void revocation_sweep(struct guard *g)
 	}
 }
 
+/* snprintf for texts that may be cut (audit details, log words): cutting is the intent */
+__attribute__((format(printf, 3, 4))) static void cut_to(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+	(void)n;
+}
+
+/* Lines of a diagnostics buffer to the log, and folded into one line (for an audit detail). */
+static void log_lines(int level, char *buf, char *fold, size_t cap)
+{
+	size_t off = 0;
+	if (fold && cap)
+		fold[0] = '\0';
+	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		proxy_log(level, "%s", line);
+		if (fold && off < cap) {
+			int w = snprintf(fold + off, cap - off, "%s%s", off ? "; " : "", line);
+			if (w > 0)
+				off += (size_t)w;
+		}
+	}
+}
+
+static void audit_reload_failed(struct guard *g, const char *detail, const char *hash)
+{
+	struct audit_event ev = { .kind = AUDIT_RELOAD_FAILED, .detail = detail, .hash = hash };
+	audit_event(g, &ev);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static const char *stale_policy_words(const struct guard *g)
+{
+	return g->cfg.crl_stale == PROXY_CRL_STALE_REFUSE ? "new TLS sessions are refused until it loads (crl-stale refuse)"
+							   : "new TLS sessions are still accepted against the last good CRL "
+							     "(crl-stale keep)";
+}
+
+static void crl_mark_stale(struct guard *g, const char *why)
+{
+	cut_to(g->crl_stale_why, sizeof(g->crl_stale_why), "revocation list cannot be refreshed: %s", why);
+	g->crl_stale = true;
+	proxy_log_err("CRL %s is stale (%s): %s", g->cfg.crl, why, stale_policy_words(g));
+}
+
+static void crl_schedule_expiry(struct guard *g);
+
+static void on_crl_expiry(uv_timer_t *t)
+{
+	struct guard *g = t->data;
+	int64_t now = (int64_t)time(NULL);
+	if (g->crl_next_update == 0 || g->draining)
+		return;
+	if (now < g->crl_next_update) {
+		crl_schedule_expiry(g); /* woke early (a wall clock that moved): wait again */
+		return;
+	}
+	char why[200], detail[600];
+	time_t tt = (time_t)g->crl_next_update;
+	struct tm tm;
+	char when[32];
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+	cut_to(why, sizeof(why), "its nextUpdate (%s) has passed; publish a fresh one ('bmsgate pki crl DIR')", when);
+	crl_mark_stale(g, why);
+	cut_to(detail, sizeof(detail), "CRL %s: %s; %s", g->cfg.crl, why, stale_policy_words(g));
+	audit_reload_failed(g, detail, NULL);
+}
+
+static void crl_schedule_expiry(struct guard *g)
+{
+	if (!g->crl_expiry_init || g->crl_next_update == 0)
+		return;
+	int64_t left = g->crl_next_update - (int64_t)time(NULL);
+	if (left < 0)
+		left = 0;
+	/* at most a day at a time: the loop's clock is monotonic, nextUpdate is wall-clock time */
+	if (left > 86400)
+		left = 86400;
+	uv_timer_start(&g->crl_expiry, on_crl_expiry, (uint64_t)left * 1000u + 1000u, 0);
+}
+
+/* After the TLS files loaded: remember the CRL file as loaded and when it expires. */
+static void crl_loaded(struct guard *g)
+{
+	if (!g->cfg.crl[0])
+		return;
+	g->crl_loaded_ok = stat(g->cfg.crl, &g->crl_loaded) == 0;
+	if (proxy_crl_next_update(g->cfg.crl, &g->crl_next_update) < 0)
+		g->crl_next_update = 0;
+	g->crl_stale = false;
+	g->crl_stale_why[0] = '\0';
+	if (g->crl_next_update && g->crl_next_update <= (int64_t)time(NULL)) {
+		if (g->crl_expiry_init)
+			on_crl_expiry(&g->crl_expiry);
+		return;
+	}
+	crl_schedule_expiry(g);
+}
+
+/* A failed re-read of the TLS files. The CRL in force is stale when the CRL file is no
+ * longer the one that was loaded (it changed, or is gone): the new list, which may revoke
+ * someone, is not in force. A failure that leaves the CRL file as it was (a bad certificate
+ * on SIGHUP) does not make the CRL stale. */
+static void crl_reload_failed(struct guard *g, const char *why)
+{
+	struct stat now;
+	if (!g->cfg.crl[0])
+		return;
+	if (g->crl_loaded_ok && stat(g->cfg.crl, &now) == 0 && same_file(&now, &g->crl_loaded))
+		return;
+	crl_mark_stale(g, why);
+}
+
 static void reload_tls(struct guard *g, const char *what)
 {
 	SSL_CTX *ctx = NULL;
 	char why[512];
 	if (proxy_tls_ctx_new(&g->cfg, true, &ctx, why, sizeof(why)) < 0) {
+		char detail[1024];
 		proxy_log_err("reload of %s failed, keeping the previous ones: %s", what, why);
+		crl_reload_failed(g, why);
+		cut_to(detail, sizeof(detail), "%s: %s; keeping the previous ones%s%s", what, why,
+			 g->crl_stale ? "; the CRL in force is stale: " : "", g->crl_stale ? stale_policy_words(g) : "");
+		audit_reload_failed(g, detail, NULL);
 		return;
 	}
+	bool was_stale = g->crl_stale;
 	SSL_CTX_free(g->tls_ctx); /* live sessions keep theirs through their SSL object */
 	g->tls_ctx = ctx;
+	crl_loaded(g);
 	proxy_log_info("reloaded %s", what);
+	if (was_stale && !g->crl_stale)
+		proxy_log_info("CRL %s is fresh again: new TLS sessions are accepted", g->cfg.crl);
 	audit_simple(g, AUDIT_CERTS_RELOADED, NULL, what);
 	revocation_sweep(g);
 }
@@ -676,20 +813,56 @@ static void reload_tls(struct guard *g, const char *what)
 static void reload(struct guard *g)
 {
 	struct bms_policy *p = NULL;
-	if (load_policy(&g->cfg, &p, true, NULL) < 0) {
-		proxy_log_err("policy reload failed: keeping the running policy");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	int rc = load_policy(&g->cfg, &p, false, m ? m : stderr);
+	if (m)
+		fclose(m);
+	if (rc < 0) {
+		char errs[800], detail[1024];
+		if (buf)
+			log_lines(LOG_ERR, buf, errs, sizeof(errs));
+		else
+			cut_to(errs, sizeof(errs), "see the log");
+		proxy_log_err("policy reload failed: keeping the running policy (sha256 %.16s...)", bms_policy_hash(g->policy));
+		cut_to(detail, sizeof(detail), "policy %s: %s; the running policy stays", g->cfg.policies[0], errs);
+		audit_reload_failed(g, detail, bms_policy_hash(g->policy));
 	} else {
+		char prev[80], warn[700], detail[1024];
+		if (buf)
+			log_lines(LOG_WARNING, buf, NULL, 0);
+		snprintf(prev, sizeof(prev), "%s", bms_policy_hash(g->policy));
+		/* The guard's devices against the new policy. Not a reason to keep the old one: a
+		 * site that took a device out of the policy to stop all access to it must get that. */
+		warn[0] = '\0';
+		free(buf);
+		buf = NULL;
+		m = open_memstream(&buf, &len);
+		if (m) {
+			unsigned nbad = proxy_preflight_devices(&g->cfg, p, m);
+			fclose(m);
+			if (nbad && buf)
+				log_lines(LOG_WARNING, buf, warn, sizeof(warn));
+		}
 		/* decisions copy what they need into the audit record at once: nothing borrows the old one now */
 		bms_policy_free(g->policy);
 		g->policy = p;
+		cut_to(detail, sizeof(detail), "%s%s%s", g->cfg.policies[0], warn[0] ? " (warning: " : "",
+			 warn[0] ? warn : "");
+		if (warn[0] && strlen(detail) < sizeof(detail) - 1)
+			strcat(detail, ")");
 		struct audit_event ev = {
 			.kind = AUDIT_POLICY_LOADED,
-			.detail = g->cfg.policies[0],
+			.detail = detail,
 			.hash = bms_policy_hash(p),
+			.prev_hash = prev,
 		};
 		audit_event(g, &ev);
-		proxy_log_info("policy reloaded (%zu rules, sha256 %.16s...)", bms_policy_rule_count(p), bms_policy_hash(p));
+		proxy_log_info("policy reloaded (%zu rules, sha256 %.16s...%s)", bms_policy_rule_count(p), bms_policy_hash(p),
+			       strcmp(prev, bms_policy_hash(p)) == 0 ? ", unchanged" : "");
 	}
+	free(buf);
 	bool has_tls = false;
 	for (unsigned i = 0; i < g->cfg.nlisteners; i++)
 		if (g->cfg.listeners[i].kind == PROXY_LISTEN_TLS)
@@ -704,7 +877,13 @@ static void on_crl_change(uv_fs_poll_t *h, int status, const uv_stat_t *prev, co
 	(void)prev;
 	(void)curr;
 	if (status < 0) {
-		proxy_log_warn("CRL %s: %s", g->cfg.crl, uv_strerror(status));
+		char why[300], detail[700];
+		cut_to(why, sizeof(why), "%s: %s", g->cfg.crl, uv_strerror(status));
+		proxy_log_err("CRL %s cannot be read: %s", g->cfg.crl, uv_strerror(status));
+		crl_reload_failed(g, why);
+		cut_to(detail, sizeof(detail), "CRL (file changed): %s; keeping the previous one%s%s", why,
+			 g->crl_stale ? "; the CRL in force is stale: " : "", g->crl_stale ? stale_policy_words(g) : "");
+		audit_reload_failed(g, detail, NULL);
 		return;
 	}
 	reload_tls(g, "CRL (file changed)");
@@ -735,6 +914,8 @@ static void guard_maybe_finish(struct guard *g)
 	close_if((uv_handle_t *)&g->drain_timer);
 	if (g->crl_polling)
 		close_if((uv_handle_t *)&g->crl_poll);
+	if (g->crl_expiry_init)
+		close_if((uv_handle_t *)&g->crl_expiry);
 	close_if((uv_handle_t *)&g->audit_poll);
 	close_if((uv_handle_t *)&g->audit_flush_idle);
 }
@@ -790,7 +971,6 @@ int proxy_guard_check(const struct proxy_config *cfg, FILE *out)
 	struct bms_policy *p = NULL;
 	if (load_policy(cfg, &p, false, out) < 0)
 		rc = -1;
-	bms_policy_free(p);
 	for (unsigned i = 0; i < cfg->nlisteners; i++)
 		if (cfg->listeners[i].kind == PROXY_LISTEN_TLS) {
 			SSL_CTX *ctx = NULL;
@@ -802,6 +982,10 @@ int proxy_guard_check(const struct proxy_config *cfg, FILE *out)
 			SSL_CTX_free(ctx);
 			break;
 		}
+	/* what the guard would trip over after start-up: the same checks proxy_guard_run makes */
+	if (proxy_preflight(cfg, p, out) < 0)
+		rc = -1;
+	bms_policy_free(p);
 	return rc;
 }
 
@@ -851,6 +1035,23 @@ int proxy_guard_run(const struct proxy_config *cfg)
 	}
 	if (has_tls && !g->cfg.crl[0])
 		proxy_log_warn("no 'crl' configured: revoked certificates are not refused");
+	{
+		/* what `guard -n` checks, again: a guard that would fail after the privilege drop
+		 * (or forward to a device the policy does not know) does not start */
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&buf, &len);
+		int bad = m ? proxy_preflight(&g->cfg, g->policy, m) : -1;
+		if (m)
+			fclose(m);
+		if (buf)
+			log_lines(LOG_ERR, buf, NULL, 0);
+		free(buf);
+		if (bad < 0) {
+			proxy_log_err("cannot start: fix the configuration above (bmsgate guard -n -c %s)", g->cfg.path);
+			goto out;
+		}
+	}
 	if (open_audit(g) < 0)
 		goto out;
 
@@ -892,6 +1093,9 @@ int proxy_guard_run(const struct proxy_config *cfg)
 		g->crl_poll.data = g;
 		uv_fs_poll_start(&g->crl_poll, on_crl_change, g->cfg.crl, g->cfg.crl_poll_ms);
 		g->crl_polling = true;
+		uv_timer_init(g->loop, &g->crl_expiry);
+		g->crl_expiry.data = g;
+		g->crl_expiry_init = true;
 	}
 	{
 		char detail[256];
@@ -906,6 +1110,8 @@ int proxy_guard_run(const struct proxy_config *cfg)
 		audit_event(g, &ev);
 		proxy_log_info("%s", detail + strlen("bmsgate ") + strlen(BMS_VERSION) + 1);
 	}
+	if (has_tls && g->cfg.crl[0])
+		crl_loaded(g);
 	/* readiness line for scripts and supervisors: everything is bound and loaded */
 	proxy_log_info("ready");
 	uv_run(g->loop, UV_RUN_DEFAULT);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <uv.h>
 
@@ -122,6 +123,16 @@ struct guard {
 	uv_fs_poll_t crl_poll;
 	uv_timer_t drain_timer;
 	bool crl_polling;
+	/* Revocation freshness (guard.c, reload_tls): the CRL file as last loaded, when the CRL
+	 * in force expires, and whether it is stale (a re-read failed since the file changed, or
+	 * its nextUpdate passed); `crl-stale refuse` then refuses new TLS sessions. */
+	struct stat crl_loaded;
+	bool crl_loaded_ok;
+	int64_t crl_next_update;        /* seconds since the epoch; 0 = none */
+	uv_timer_t crl_expiry;
+	bool crl_expiry_init;
+	bool crl_stale;
+	char crl_stale_why[400];
 
 	struct proxy_list sessions;
 	unsigned nsessions;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proxy/inspect.h"
+#include "proxy/preflight.h"
 
 static void answer_exception(struct proxy_verdict *v, const uint8_t *adu, uint8_t code)
 {
@@ -126,8 +127,8 @@ void proxy_inspect(const struct proxy_inspect_ctx *ctx, const uint8_t *buf, size
 	if (!dev) {
 		/* nothing to forward to: the gateway's own "path unavailable", recorded as a deny */
 		v->decision.verdict = BMS_VERDICT_DENY;
-		snprintf(v->decision.reason, sizeof(v->decision.reason), "no device is configured for unit %u",
-			 buf[6]);
+		snprintf(v->decision.reason, sizeof(v->decision.reason),
+			 "no device is configured for unit %u: no 'device' block of the guard routes it", buf[6]);
 		v->event.result = AUDIT_RESULT_NOT_FORWARDED;
 		answer_exception(v, buf, PROXY_EXC_PATH_UNAVAILABLE);
 		return;
@@ -139,6 +140,15 @@ void proxy_inspect(const struct proxy_inspect_ctx *ctx, const uint8_t *buf, size
 					   &v->decision);
 	} else {
 		bms_policy_decide(ctx->policy, ctx->state, ctx->who, pdev, &v->req, ctx->now_us, &v->decision);
+	}
+	if (!pdev && ctx->policy) {
+		/* The policy's words cannot say where: name what the guard could not place, as the
+		 * policy language writes a device, so that the fix can be read off the record. */
+		char where[64]; /* the longest IPv6 address and " port 65535" */
+		proxy_addr_words((const struct sockaddr *)&dev->addr.ss, where, sizeof(where));
+		snprintf(v->decision.reason, sizeof(v->decision.reason),
+			 "no device is declared at %s unit %u in the policy (guard device '%.40s')", where,
+			 buf[6], dev->name);
 	}
 	switch (v->decision.verdict) {
 	case BMS_VERDICT_ALLOW:

@@ -66,6 +66,22 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	return ok;
 }
 
+/* `crl-stale keep`: a CRL past its nextUpdate still counts, instead of refusing every peer;
+ * the guard says loudly that it is stale (guard.c). Nothing else is tolerated. */
+static int tolerate_expired_crl(int ok, X509_STORE_CTX *xs)
+{
+	if (!ok && X509_STORE_CTX_get_error(xs) == X509_V_ERR_CRL_HAS_EXPIRED) {
+		X509_STORE_CTX_set_error(xs, X509_V_OK);
+		return 1;
+	}
+	return ok;
+}
+
+static int verify_cb_keep_stale(int ok, X509_STORE_CTX *xs)
+{
+	return verify_cb(tolerate_expired_crl(ok, xs), xs);
+}
+
 static int load_crl(X509_STORE *store, const char *path, char *why, size_t whylen)
 {
 	X509_LOOKUP *lk = X509_STORE_add_lookup(store, X509_LOOKUP_file());
@@ -136,7 +152,11 @@ int proxy_tls_ctx_new(const struct proxy_config *cfg, bool server, SSL_CTX **out
 	}
 	if (cfg->crl[0] && load_crl(SSL_CTX_get_cert_store(ctx), cfg->crl, why, whylen))
 		goto fail;
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), verify_cb);
+	bool keep_stale = server && cfg->crl[0] && cfg->crl_stale == PROXY_CRL_STALE_KEEP;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+			   keep_stale ? verify_cb_keep_stale : verify_cb);
+	if (keep_stale) /* proxy_tls_reverify verifies through the store, without the SSL's callback */
+		X509_STORE_set_verify_cb(SSL_CTX_get_cert_store(ctx), tolerate_expired_crl);
 	SSL_CTX_set_verify_depth(ctx, 6);
 	*out = ctx;
 	return 0;

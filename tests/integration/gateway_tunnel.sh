@@ -58,6 +58,14 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	gw_guard_conf p "$sim_port" "user nobody
 listen plain 127.0.0.1:$acl_port allow 10.9.9.9 192.168.0.0/16"
 	sed -i "s|^limits {|limits {\n  connections-per-source 2|" "$tmp/p.conf"
+	# what the guard re-reads after the drop must be nobody's to read (the start-up checks it),
+	# and the audit directory nobody's to write: the site PKI opened up for it, the key its own
+	chmod 711 "$tmp" "$tmp/pki" "$tmp/pki/issued"
+	chmod 644 "$tmp/pki/ca.crt" "$tmp/pki/crl.pem" "$tmp/pki/issued/guard.crt" "$tmp/site.policy"
+	cp "$tmp/pki/issued/guard.key" "$tmp/pki/issued/guard-nobody.key"
+	chown nobody "$tmp/pki/issued/guard-nobody.key" && chmod 600 "$tmp/pki/issued/guard-nobody.key"
+	mkdir -p "$tmp/pa" && chown nobody "$tmp/pa"
+	sed -i "s|^key $tmp/pki/issued/guard.key|key $tmp/pki/issued/guard-nobody.key|; s|$tmp/p.audit.jsonl|$tmp/pa/p.audit.jsonl|" "$tmp/p.conf"
 	if start_guard p; then
 		uid=$(awk '/^Uid:/ { print $2 }' "/proc/$p_pid/status")
 		check "user nobody: the guard runs as nobody after binding" test "$uid" = "$(id -u nobody)"
@@ -84,7 +92,7 @@ except OSError:
 print("third refused" if b == b"" else "third answered %r" % b)
 PYEOF
 		check "connections-per-source 2: the third connection is refused" grep -qx "third refused" "$tmp/ps.out"
-		check "audit: the per-source refusal is recorded" wait_log "$tmp/p.audit.jsonl" '"kind":"conn_refused".*per-source connection limit' 3
+		check "audit: the per-source refusal is recorded" wait_log "$tmp/pa/p.audit.jsonl" '"kind":"conn_refused".*per-source connection limit' 3
 		# the same limit on the TLS listener, refused before any TLS state exists
 		$PY - "$p_tls" >"$tmp/pt.out" 2>&1 <<'PYEOF'
 import socket, sys
@@ -104,7 +112,7 @@ PYEOF
 		got=$(mbc "$acl_port" read 100 1)
 		case "$got" in "ok"*) no "plain listener: a source outside its allow list is refused" "$got" ;;
 		*) ok "plain listener: a source outside its allow list is refused" ;; esac
-		check "audit: the refusal names the reason" wait_log "$tmp/p.audit.jsonl" '"kind":"conn_refused".*source address not allowed' 3
+		check "audit: the refusal names the reason" wait_log "$tmp/pa/p.audit.jsonl" '"kind":"conn_refused".*source address not allowed' 3
 		check "the guard survived all of it" kill -0 "$p_pid"
 	else
 		no "guard with user nobody starts" "$(cat "$tmp/p.log")"

@@ -160,6 +160,30 @@ static void ipv6_address_and_result_record(void **state)
 	assert_int_equal(audit_format_body(&bad, "gw1", 1, &b), -EINVAL);
 }
 
+/* Reloads: policy_loaded carries the hash it replaced; a failed reload is its own kind. */
+static void reload_records(void **state)
+{
+	(void)state;
+	char line[4096];
+	struct audit_event ev = { .kind = AUDIT_POLICY_LOADED, .detail = "site.policy", .hash = "ab12", .prev_hash = "cd34" };
+	json_t *o = format_and_parse(&ev, line, sizeof(line));
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "policy_loaded");
+	assert_string_equal(json_string_value(json_object_get(o, "hash")), "ab12");
+	assert_string_equal(json_string_value(json_object_get(o, "prev_hash")), "cd34");
+	json_decref(o);
+	/* negative beside it: no prev_hash field unless one is given (the start-up's record) */
+	ev.prev_hash = NULL;
+	o = format_and_parse(&ev, line, sizeof(line));
+	assert_null(json_object_get(o, "prev_hash"));
+	json_decref(o);
+	struct audit_event f = { .kind = AUDIT_RELOAD_FAILED, .detail = "CRL (file changed): denied", .hash = "ab12" };
+	o = format_and_parse(&f, line, sizeof(line));
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "reload_failed");
+	assert_string_equal(json_string_value(json_object_get(o, "detail")), "CRL (file changed): denied");
+	json_decref(o);
+	assert_string_equal(audit_kind_name(AUDIT_RELOAD_FAILED), "reload_failed");
+}
+
 /* How one byte among plain ASCII is written (a lone byte >= 0x80 is not UTF-8). */
 static void escape_one(unsigned c, char *out, size_t cap)
 {
@@ -344,6 +368,7 @@ int main(void)
 		cmocka_unit_test(bacnet_target_and_values),
 		cmocka_unit_test(modbus_coils_and_mask_write),
 		cmocka_unit_test(ipv6_address_and_result_record),
+		cmocka_unit_test(reload_records),
 		cmocka_unit_test(every_byte_at_every_offset_is_escaped),
 		cmocka_unit_test(peer_of_each_record_is_its_own),
 		cmocka_unit_test(buffer_overflow_is_reported),

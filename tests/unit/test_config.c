@@ -104,6 +104,49 @@ static void good_guard_parses(void **state)
 	assert_int_equal(cfg.limits.requests_in_flight, 16);
 }
 
+/* crl-stale: refuse by default, keep when asked, anything else an error; and the lines the
+ * start-up checks quote (`file:line:`) are those of the settings. */
+static void crl_stale_and_setting_lines(void **state)
+{
+	(void)state;
+	char *msgs = NULL;
+	assert_int_equal(parse(good_guard, PROXY_GUARD, &msgs), 0);
+	free(msgs);
+	assert_int_equal(cfg.crl_stale, PROXY_CRL_STALE_REFUSE);
+	assert_int_equal(cfg.lines.user, 2);
+	assert_int_equal(cfg.lines.certificate, 7);
+	assert_int_equal(cfg.lines.key, 8);
+	assert_int_equal(cfg.lines.ca, 9);
+	assert_int_equal(cfg.lines.crl, 10);
+	assert_int_equal(cfg.lines.policies[0], 11);
+	assert_int_equal(cfg.devices[0].addr_line, 14);
+	assert_int_equal(cfg.devices[1].addr_line, 23);
+	assert_int_equal(cfg.lines.audit_file, 26);
+	assert_int_equal(cfg.lines.audit_key, 27);
+
+	char text[sizeof(good_guard) + 64];
+	snprintf(text, sizeof(text), "crl-stale keep\n%s", good_guard);
+	assert_int_equal(parse(text, PROXY_GUARD, &msgs), 0);
+	free(msgs);
+	assert_int_equal(cfg.crl_stale, PROXY_CRL_STALE_KEEP);
+	snprintf(text, sizeof(text), "crl-stale refuse\n%s", good_guard);
+	assert_int_equal(parse(text, PROXY_GUARD, &msgs), 0);
+	free(msgs);
+	assert_int_equal(cfg.crl_stale, PROXY_CRL_STALE_REFUSE);
+	snprintf(text, sizeof(text), "crl-stale ignore\ncrl-stale keep\ncrl-stale keep\n%s", good_guard);
+	assert_int_equal(parse(text, PROXY_GUARD, &msgs), -1);
+	assert_string_equal(msgs, "t.conf:1: crl-stale: 'ignore' is neither refuse nor keep\n"
+				  "t.conf:2: crl-stale given twice (first at line 1)\n"
+				  "t.conf:3: crl-stale given twice (first at line 1)\n");
+	free(msgs);
+	/* a guard setting: the tunnel has no CRL to keep or refuse sessions by */
+	assert_int_equal(parse("crl-stale keep\nlisten 127.0.0.1:1502\nguard 127.0.0.1:802\ncertificate c\nkey k\nca a\n",
+			       PROXY_TUNNEL, &msgs),
+			 -1);
+	assert_string_equal(msgs, "t.conf:1: 'crl-stale' is not a tunnel setting\n");
+	free(msgs);
+}
+
 static void routing_by_unit(void **state)
 {
 	(void)state;
@@ -390,6 +433,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(good_guard_parses),
+		cmocka_unit_test(crl_stale_and_setting_lines),
 		cmocka_unit_test(routing_by_unit),
 		cmocka_unit_test(net_matching),
 		cmocka_unit_test(broken_guard_golden),

@@ -7,10 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "proxy/inspect.h"
+#include "proxy/preflight.h"
 
 static const char policy_text[] = "device ahu modbus 127.0.0.1 port 5020 unit 1 {\n"
 				  "  point sp holding 100 scale 0.1 unit degC range 15..30\n"
@@ -184,6 +186,68 @@ static void unroutable_unit_gets_0A(void **state)
 	assert_non_null(strstr(f->v.decision.reason, "unit 77"));
 }
 
+/* A guard device the policy does not declare: the deny names the address, port and unit the
+ * guard could not place (it used to say only "no device is declared at this address and unit"),
+ * and the start-up check finds the same mismatch, with the line of its address. */
+static const char ghost_conf[] = "listen tls 127.0.0.1:8802\n"
+				 "certificate g.crt\nkey g.key\nca ca.crt\n"
+				 "policy site.policy\n"
+				 "device ahu {\n address 127.0.0.1:5020\n units 1\n}\n"
+				 "device ghost {\n units 3 7-9\n address 127.0.0.1:5022\n}\n"
+				 "device v6 {\n address [::1]:502\n units 4\n}\n"
+				 "device rest {\n address 127.0.0.1:5023\n}\n"
+				 "audit {\n file a.jsonl\n key a.key\n}\n";
+
+static void undeclared_device_reason_names_address_port_unit(void **state)
+{
+	struct fixture *f = *state;
+	static struct proxy_config ghost;
+	assert_int_equal(proxy_config_parse("ghost.conf", ghost_conf, PROXY_GUARD, &ghost, stderr), 0);
+	struct proxy_inspect_ctx ctx = f->ctx;
+	ctx.cfg = &ghost;
+	uint8_t b[16];
+	size_t n = read_req(b, 5, 3, 100, 1);
+	proxy_inspect(&ctx, b, n, &f->v);
+	assert_int_equal(f->v.action, PROXY_ANSWER);
+	assert_int_equal(f->v.answer[8], PROXY_EXC_ILLEGAL_FUNCTION);
+	assert_int_equal(f->v.decision.verdict, BMS_VERDICT_DENY);
+	assert_string_equal(f->v.decision.reason,
+			    "no device is declared at 127.0.0.1 port 5022 unit 3 in the policy (guard device 'ghost')");
+	n = read_req(b, 6, 4, 100, 1);
+	proxy_inspect(&ctx, b, n, &f->v);
+	assert_string_equal(f->v.decision.reason,
+			    "no device is declared at ::1 port 502 unit 4 in the policy (guard device 'v6')");
+	/* a declared one still decides by the policy */
+	n = read_req(b, 7, 1, 100, 1);
+	proxy_inspect(&ctx, b, n, &f->v);
+	assert_int_equal(f->v.action, PROXY_FORWARD);
+
+	/* the same mismatch, found before any request */
+	char *msgs = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&msgs, &len);
+	assert_int_equal(proxy_preflight_devices(&ghost, f->policy, m), 3);
+	fclose(m);
+	assert_string_equal(msgs,
+			    "ghost.conf:12: device 'ghost': no device in the policy is declared at 127.0.0.1 port 5022 "
+			    "units 3, 7-9: every request for them would be denied; the policy's Modbus devices: ahu at "
+			    "127.0.0.1 port 5020, trial at 127.0.0.1 port 5021\n"
+			    "ghost.conf:15: device 'v6': no device in the policy is declared at ::1 port 502 unit 4: every "
+			    "request for it would be denied; the policy's Modbus devices: ahu at 127.0.0.1 port 5020, trial "
+			    "at 127.0.0.1 port 5021\n"
+			    "ghost.conf:19: device 'rest': no device in the policy is declared at 127.0.0.1 port 5023 (any "
+			    "unit): every request routed to it would be denied; the policy's Modbus devices: ahu at "
+			    "127.0.0.1 port 5020, trial at 127.0.0.1 port 5021\n");
+	free(msgs);
+	/* negative beside it: the fixture's guard devices are all declared */
+	msgs = NULL;
+	m = open_memstream(&msgs, &len);
+	assert_int_equal(proxy_preflight_devices(&f->cfg, f->policy, m), 0);
+	fclose(m);
+	assert_string_equal(msgs, "");
+	free(msgs);
+}
+
 static void monitor_mode_forwards_would_be_denials(void **state)
 {
 	struct fixture *f = *state;
@@ -292,6 +356,7 @@ int main(void)
 		cmocka_unit_test(denied_write_answers_exception_01_with_its_tid),
 		cmocka_unit_test(no_role_is_denied),
 		cmocka_unit_test(unroutable_unit_gets_0A),
+		cmocka_unit_test(undeclared_device_reason_names_address_port_unit),
 		cmocka_unit_test(monitor_mode_forwards_would_be_denials),
 		cmocka_unit_test(malformed_closes_or_answers_as_configured),
 		cmocka_unit_test(frame_size_limit),

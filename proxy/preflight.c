@@ -100,8 +100,10 @@ static void dir_of(const char *path, char *dir, size_t cap)
 
 /* ---- private keys ---- */
 
-/* The rule audit_key_load applies to the audit key (and ssh to its keys), applied to the TLS
- * key as the policy compiler applies its own to policy files: refused, with the fix. */
+/* PostgreSQL's rule for its server key, which a guard is in the same position to need: the
+ * key is 0600 and belongs to the user that reads it, or it is root's, 0640, in the primary
+ * group of the service user (`pki --group` lays guard keys out so): the user can read it and
+ * never change it. Anything else others or another group may read is refused, with the fix. */
 static unsigned check_key_mode(FILE *out, const struct proxy_config *cfg, const char *kw, const char *path,
 			       unsigned line)
 {
@@ -110,8 +112,22 @@ static unsigned check_key_mode(FILE *out, const struct proxy_config *cfg, const 
 		return 0; /* loading it says why */
 	if (!(sb.st_mode & 077))
 		return 0;
-	say(out, cfg, line, "%s %s: refusing a private key that %s may read or write (mode %04o); run: chmod 600 %s", kw,
-	    path, (sb.st_mode & 007) ? "anyone" : "its group", (unsigned)(sb.st_mode & 07777), path);
+	const struct passwd *pw = cfg->user[0] ? getpwnam(cfg->user) : NULL;
+	bool shared = (sb.st_mode & 077) == 040 && sb.st_uid == 0 && pw && pw->pw_uid != 0 && sb.st_gid == pw->pw_gid;
+	if (shared)
+		return 0;
+	if (sb.st_mode & 007)
+		say(out, cfg, line, "%s %s: refusing a private key that anyone may read or write (mode %04o); run: chmod 600 %s",
+		    kw, path, (unsigned)(sb.st_mode & 07777), path);
+	else if (pw && pw->pw_uid != 0 && !(sb.st_mode & 020))
+		say(out, cfg, line,
+		    "%s %s: refusing a private key that its group may read (mode %04o, owner uid %u, group gid %u): "
+		    "make it root's in group %u of user %s (chown 0:%u), or run: chmod 600 %s",
+		    kw, path, (unsigned)(sb.st_mode & 07777), (unsigned)sb.st_uid, (unsigned)sb.st_gid,
+		    (unsigned)pw->pw_gid, cfg->user, (unsigned)pw->pw_gid, path);
+	else
+		say(out, cfg, line, "%s %s: refusing a private key that its group may read or write (mode %04o); run: chmod 600 %s",
+		    kw, path, (unsigned)(sb.st_mode & 07777), path);
 	return 1;
 }
 

@@ -165,6 +165,26 @@ else
 fi
 cp "$tmp/site.policy" "$S/site.policy"
 
+# the key shared as `pki --group` lays it out (PostgreSQL's rule): root's, 0640, in the user's
+# primary group, is accepted; the same mode in another group, or the user's own key in its
+# group, is not
+cp "$S/guard.key" "$S/shared.key" && chown 0:"$G" "$S/shared.key" && chmod 640 "$S/shared.key"
+mkconf kshare "user $U" "$S/shared.key" "$S/audit/a.jsonl" "$tmp/audit.key" "$sim_port" "$S/crl.pem" "$S/site.policy" "$S/guard.crt" "$S/ca.crt"
+expect "a root key 0640 in the user's group: configuration OK" "configuration OK" sh -c "'$B' guard -n -c '$tmp/kshare.conf' 2>&1"
+OG=$(getent group | awk -F: -v g="$G" '$1 != g && $3 != 0 { print $1; exit }')
+if [ -n "$OG" ]; then
+	OGID=$(getent group "$OG" | cut -d: -f3)
+	UGID=$(id -g "$U")
+	cp "$S/guard.key" "$S/other.key" && chown 0:"$OG" "$S/other.key" && chmod 640 "$S/other.key"
+	mkconf kother "user $U" "$S/other.key" "$S/audit/a.jsonl" "$tmp/audit.key" "$sim_port" "$S/crl.pem" "$S/site.policy" "$S/guard.crt" "$S/ca.crt"
+	n_err kother "$tmp/kother.conf:5: key $S/other.key: refusing a private key that its group may read (mode 0640, owner uid 0, group gid $OGID): make it root's in group $UGID of user $U (chown 0:$UGID), or run: chmod 600 $S/other.key"
+else
+	skip "a key in another group: no second group on this machine"
+fi
+cp "$S/guard.key" "$S/own.key" && chown "$U":"$G" "$S/own.key" && chmod 640 "$S/own.key"
+mkconf kown "user $U" "$S/own.key" "$S/audit/a.jsonl" "$tmp/audit.key" "$sim_port" "$S/crl.pem" "$S/site.policy" "$S/guard.crt" "$S/ca.crt"
+n_err kown "$tmp/kown.conf:5: key $S/own.key: refusing a private key that its group may read (mode 0640, owner uid $(id -u "$U"), group gid $(id -g "$U")): make it root's in group $(id -g "$U") of user $U (chown 0:$(id -g "$U")), or run: chmod 600 $S/own.key"
+
 svc u
 expect "service layout: configuration OK" "configuration OK" sh -c "'$B' guard -n -c '$tmp/u.conf' 2>&1"
 if ! start_guard u; then

@@ -111,6 +111,12 @@ struct audit_checkpoint {
 	char time[AUDIT_TIME_LEN + 1];
 	char key_id[AUDIT_KEYID_LEN + 1];
 	uint8_t sig[AUDIT_SIG_LEN];
+	/* The writer's checkpoint policy when it signed (signed with the rest, message version 2):
+	 * it signs at least every every_records records and every every_seconds seconds while
+	 * records arrive, so `verify` knows how many records a crash may leave unsigned. Absent
+	 * (version 1) in lines written before it was recorded. */
+	bool has_policy;
+	uint32_t every_records, every_seconds;
 	unsigned nfrontier;
 	bool has_frontier;
 	/* with the frontier: the "prev" locator of the tree's last record, so that

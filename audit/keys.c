@@ -9,6 +9,11 @@
  *   <root hash, 64 lower-case hex>\n
  *   <time, RFC 3339 UTC with microseconds>\n
  *
+ * Version 2 (a checkpoint that records the writer's checkpoint policy) says
+ * bmsgate-audit-checkpoint/2 and adds two lines: <every_records>\n<every_seconds>\n.
+ * A line without the policy is checked as version 1, so logs written before
+ * keep verifying, and stripping the policy from a line breaks its signature.
+ *
  * The node name may not contain a newline (audit_open checks), so the
  * message cannot be read two ways.
  */
@@ -170,8 +175,12 @@ int audit_checkpoint_message(const struct audit_checkpoint *cp, char *out, size_
 	audit_hex(cp->root, AUDIT_HASH_LEN, root);
 	if (strchr(cp->node, '\n'))
 		return -EINVAL;
-	int n = snprintf(out, cap, "bmsgate-audit-checkpoint/1\n%s\n%llu\n%s\n%s\n", cp->node,
-			 (unsigned long long)cp->size, root, cp->time);
+	int n = cp->has_policy
+			? snprintf(out, cap, "bmsgate-audit-checkpoint/2\n%s\n%llu\n%s\n%s\n%u\n%u\n", cp->node,
+				   (unsigned long long)cp->size, root, cp->time, (unsigned)cp->every_records,
+				   (unsigned)cp->every_seconds)
+			: snprintf(out, cap, "bmsgate-audit-checkpoint/1\n%s\n%llu\n%s\n%s\n", cp->node,
+				   (unsigned long long)cp->size, root, cp->time);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENOSPC;
 	return n;
@@ -179,7 +188,7 @@ int audit_checkpoint_message(const struct audit_checkpoint *cp, char *out, size_
 
 int audit_checkpoint_sign(EVP_PKEY *key, struct audit_checkpoint *cp)
 {
-	char msg[256];
+	char msg[320];
 	int n = audit_checkpoint_message(cp, msg, sizeof(msg));
 	if (n < 0)
 		return n;
@@ -201,7 +210,7 @@ int audit_checkpoint_sign(EVP_PKEY *key, struct audit_checkpoint *cp)
 
 int audit_checkpoint_verify(EVP_PKEY *key, const struct audit_checkpoint *cp)
 {
-	char msg[256];
+	char msg[320];
 	int n = audit_checkpoint_message(cp, msg, sizeof(msg));
 	if (n < 0)
 		return -EBADMSG;
@@ -222,6 +231,9 @@ int audit_checkpoint_format(const struct audit_checkpoint *cp, struct audit_buf 
 	audit_buf_json_str(b, cp->node);
 	audit_buf_printf(b, ",\"size\":%llu,\"root\":\"%s\",\"time\":\"%s\",\"key\":\"%s\",\"sig\":\"%s\"",
 			 (unsigned long long)cp->size, root, cp->time, cp->key_id, sig);
+	if (cp->has_policy)
+		audit_buf_printf(b, ",\"every_records\":%u,\"every_seconds\":%u", (unsigned)cp->every_records,
+				 (unsigned)cp->every_seconds);
 	if (cp->has_frontier) {
 		audit_buf_puts(b, ",\"frontier\":[");
 		for (unsigned i = 0; i < cp->nfrontier; i++) {

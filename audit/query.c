@@ -32,12 +32,6 @@ static const char *peer_get(json_t *o, const char *k)
 }
 
 /* Who: the certificate subject, or the address for a legacy peer. */
-static const char *who(json_t *o)
-{
-	const char *s = peer_get(o, "subject");
-	return *s ? s : *peer_get(o, "address") ? peer_get(o, "address") : "-";
-}
-
 static void target_str(json_t *o, char *out, size_t cap)
 {
 	json_t *ts = json_object_get(o, "target");
@@ -121,20 +115,51 @@ static const char *find_result(const struct results *rs, uint64_t seq)
 	return lo < rs->n && rs->v[lo].ref == seq ? rs->v[lo].text : NULL;
 }
 
+/* Column widths: a value longer than its column is printed whole (the row is pushed right)
+ * rather than cut, except the target, which is summarised already. RULE holds a policy path and
+ * line of 64 characters (/etc/bmsgate/policies/site-north-building-7-hvac.policy:1234); REASON comes last and is
+ * never cut: it is the one column that says why. */
+#define ROW_FMT "%-27s %6s  %-34s %-12s %-12s %-10s %-28.28s %-12s %-22s %-64s %s\n"
+
 static void print_header(void)
 {
-	printf("%-27s %6s  %-28s %-10s %-10s %-10s %-28s %-12s %-18s %s\n", "TIME", "SEQ", "PEER", "ROLE", "DEVICE", "OP",
-	       "TARGET", "DECISION", "RULE", "RESULT");
+	printf(ROW_FMT, "TIME", "SEQ", "PEER", "ROLE", "DEVICE", "OP", "TARGET", "DECISION", "RESULT", "RULE", "REASON");
+}
+
+static bool peer_authenticated(json_t *o)
+{
+	json_t *p = json_object_get(o, "peer");
+	return json_is_object(p) && json_is_true(json_object_get(p, "authenticated"));
+}
+
+/* The PEER column: a certificate's subject only when the certificate was verified. A refused
+ * peer's subject, or one a plain connection could not prove, is no identity: such a peer is
+ * shown by its address and marked unauthenticated. */
+static void peer_str(json_t *o, char *out, size_t cap)
+{
+	const char *subject = peer_get(o, "subject"), *addr = peer_get(o, "address");
+	if (!json_is_object(json_object_get(o, "peer"))) {
+		snprintf(out, cap, "-");
+	} else if (peer_authenticated(o)) {
+		snprintf(out, cap, "%s", *subject ? subject : *addr ? addr : "-");
+	} else if (*subject || strcmp(sget(o, "kind"), "conn_refused") == 0) {
+		snprintf(out, cap, "%s (unauthenticated)", *addr ? addr : "?");
+	} else {
+		snprintf(out, cap, "%s", *addr ? addr : "-");
+	}
 }
 
 static void print_row(json_t *o, const struct results *rs)
 {
-	char target[64], peer[29], result[64];
+	char target[64], peer[320], result[64], seqs[24];
 	const char *kind = sget(o, "kind");
 	const char *decision = sget(o, "decision");
 	json_t *seqv = json_object_get(o, "seq");
 	uint64_t seq = (uint64_t)json_integer_value(seqv);
-	snprintf(peer, sizeof(peer), "%s", who(o));
+	peer_str(o, peer, sizeof(peer));
+	snprintf(seqs, sizeof(seqs), "%" PRIu64, seq);
+	/* a role is shown only with the verified certificate that carried it */
+	const char *role = peer_authenticated(o) && *peer_get(o, "role") ? peer_get(o, "role") : "-";
 	target_str(o, target, sizeof(target));
 	const char *res = sget(o, "result");
 	const char *joined = rs ? find_result(rs, seq) : NULL;
@@ -147,14 +172,13 @@ static void print_row(json_t *o, const struct results *rs)
 	const char *op = sget(o, "op");
 	if (!*op) {
 		/* lifecycle events: say what happened in the op/target columns */
-		printf("%-27s %6" PRIu64 "  %-28s %-10s %-10s %-10s %-28.28s %-12s %-18s %s\n", sget(o, "time"), seq, peer,
-		       *peer_get(o, "role") ? peer_get(o, "role") : "-", *sget(o, "device") ? sget(o, "device") : "-",
-		       kind, *sget(o, "detail") ? sget(o, "detail") : "-", *decision ? decision : "-", "-", result);
+		printf(ROW_FMT, sget(o, "time"), seqs, peer, role, *sget(o, "device") ? sget(o, "device") : "-", kind, "-",
+		       *decision ? decision : "-", result, "-", *sget(o, "detail") ? sget(o, "detail") : "-");
 		return;
 	}
-	printf("%-27s %6" PRIu64 "  %-28s %-10s %-10s %-10s %-28.28s %-12s %-18s %s\n", sget(o, "time"), seq, peer,
-	       *peer_get(o, "role") ? peer_get(o, "role") : "-", *sget(o, "device") ? sget(o, "device") : "-", op,
-	       target, *decision ? decision : kind, *sget(o, "rule") ? sget(o, "rule") : "-", result);
+	const char *reason = *sget(o, "reason") ? sget(o, "reason") : *sget(o, "detail") ? sget(o, "detail") : "-";
+	printf(ROW_FMT, sget(o, "time"), seqs, peer, role, *sget(o, "device") ? sget(o, "device") : "-", op, target,
+	       *decision ? decision : kind, result, *sget(o, "rule") ? sget(o, "rule") : "-", reason);
 }
 
 /* ---- filters ---- */
@@ -436,14 +460,16 @@ static int summary_one(void *ctx, json_t *o, const struct audit_line *ln, const 
 	if (!*decision)
 		return 0;
 	bump(s->by_decision, decision);
-	bump(s->by_identity, who(o));
+	char peer[320];
+	peer_str(o, peer, sizeof(peer));
+	bump(s->by_identity, peer);
 	bump(s->by_device, *sget(o, "device") ? sget(o, "device") : "-");
 	bump(s->by_op, *sget(o, "op") ? sget(o, "op") : "-");
 	if (strcmp(decision, "deny") == 0 || strcmp(decision, "monitor-deny") == 0 || strcmp(decision, "malformed") == 0) {
 		char triple[512];
-		snprintf(triple, sizeof(triple), "%s  %s  %s", who(o), *sget(o, "device") ? sget(o, "device") : "-",
+		snprintf(triple, sizeof(triple), "%s  %s  %s", peer, *sget(o, "device") ? sget(o, "device") : "-",
 			 *sget(o, "op") ? sget(o, "op") : "-");
-		bump(s->denied_identity, who(o));
+		bump(s->denied_identity, peer);
 		bump(s->denied_triple, triple);
 		bump(s->hour_denied, hour);
 	}

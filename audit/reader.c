@@ -163,6 +163,18 @@ int audit_checkpoint_from_json(struct json_t *o, struct audit_checkpoint *cp, ch
 		snprintf(err, errlen, "checkpoint has no valid \"%s\"", what);
 		return -EINVAL;
 	}
+	json_t *er = json_object_get(o, "every_records"), *es = json_object_get(o, "every_seconds");
+	if (er || es) {
+		uint64_t r = 0, sec = 0;
+		if (!er || !es || get_u64(o, "every_records", &r) < 0 || get_u64(o, "every_seconds", &sec) < 0 ||
+		    r == 0 || r > UINT32_MAX || sec == 0 || sec > UINT32_MAX) {
+			snprintf(err, errlen, "checkpoint has no valid \"every_records\" and \"every_seconds\" pair");
+			return -EINVAL;
+		}
+		cp->has_policy = true;
+		cp->every_records = (uint32_t)r;
+		cp->every_seconds = (uint32_t)sec;
+	}
 	json_t *fr = json_object_get(o, "frontier");
 	if (fr) {
 		size_t n = json_array_size(fr);

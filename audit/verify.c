@@ -12,9 +12,15 @@
  *   - an external checkpoint file: every checkpoint in it matches the log's
  *     tree at its size, and none lies beyond the end of the log (a cut into
  *     signed history);
- *   - the tail: records after the last checkpoint are unsigned (a crash
- *     leaves that; reported as a warning, or as tampering with --strict), a
+ *   - the tail: records after the last checkpoint are unsigned. A crash
+ *     leaves fewer than the writer's checkpoint-records, stamped within its
+ *     checkpoint-interval of the last checkpoint (the policy that checkpoint
+ *     records and signs; the writer signs on every open): that is a warning,
+ *     or tampering with --strict. More, or later, or records with no
+ *     checkpoint at all, are a problem: the guard would have signed them. A
  *     last line without its newline is torn.
+ * One fault is reported once: a checkpoint whose size is off by what the
+ * seq checks (or an earlier checkpoint) already reported says nothing more.
  * Every problem is printed as FILE:LINE: message. Exit 0 intact, 1 tampered,
  * 2 cannot read.
  */
@@ -25,6 +31,19 @@
 #include <string.h>
 
 #include "audit/audit_int.h"
+
+/* How far a record's time may lie past the last checkpoint's before the writer's interval
+ * rule says it would have been signed: the record's clock (the decision) and the checkpoint's
+ * (the signing) are the wall clock, the writer's interval is monotonic, and a slow fdatasync
+ * lies between them. A clock stepped forward by more than this inside one interval, followed
+ * by a crash, is reported too: the message says so. */
+#define VERIFY_CLOCK_SLACK_US (60 * INT64_C(1000000))
+
+/* The writer writes a batch of at most this many records (BATCH_MAX_ENTRIES in writer.c) and the
+ * checkpoint it makes due in one writev: a process that dies leaves the whole writev or none of
+ * it, so fewer than checkpoint-records unsigned records; a write cut short (power lost, which
+ * also leaves a torn last line) can keep a batch's records without their checkpoint. */
+#define VERIFY_WRITER_BATCH 4096
 
 struct ext_cp {
 	struct audit_checkpoint cp;
@@ -56,6 +75,19 @@ struct vstate {
 	const char *cp_file;
 	uint64_t cp_line;
 	bool last_line_was_cp;  /* in the current file */
+
+	/* records after the last checkpoint */
+	uint64_t since_cp;
+	uint64_t first_unsigned_seq, first_unsigned_line;
+	const char *first_unsigned_file;
+	int64_t first_unsigned_us, last_unsigned_us;
+	uint64_t last_unsigned_line;
+	const char *last_unsigned_file;
+
+	/* records reported missing (+) or extra (-) so far: a checkpoint whose size is off by
+	 * exactly this much shows nothing new */
+	int64_t size_shift;
+	bool torn_tail; /* the last file ends in a torn line: a write was cut short */
 
 	/* the last checkpoint that verified before the first problem */
 	bool have_good;
@@ -249,6 +281,7 @@ static void on_checkpoint(struct vstate *v, const char *file, uint64_t line, str
 					cp->size);
 			} else {
 				/* continuous: keep prev and seq from the previous file */
+				v->since_cp = 0;
 				v->have_cp = true;
 				v->cp = *cp;
 				v->cp_file = file;
@@ -260,6 +293,7 @@ static void on_checkpoint(struct vstate *v, const char *file, uint64_t line, str
 			if (sig_ok)
 				adopt_frontier(v, cp);
 		}
+		v->since_cp = 0;
 		v->have_cp = true;
 		v->cp = *cp;
 		v->cp_file = file;
@@ -278,17 +312,22 @@ static void on_checkpoint(struct vstate *v, const char *file, uint64_t line, str
 	}
 	char where[256];
 	where_last_cp(v, where, sizeof(where));
-	if (cp->size != v->tree.size) {
-		if (cp->size > v->tree.size)
+	int64_t delta = (int64_t)(cp->size - v->tree.size);
+	if (cp->size != v->tree.size && delta == v->size_shift) {
+		v->root_mismatch = true; /* reported already, at the record or an earlier checkpoint */
+	} else if (cp->size != v->tree.size) {
+		int64_t fresh = delta - v->size_shift;
+		v->size_shift = delta;
+		if (fresh > 0)
 			problem(v, file, line,
-				"checkpoint says tree size %" PRIu64 " but %" PRIu64 " records precede it: %" PRIu64
+				"checkpoint says tree size %" PRIu64 " but %" PRIu64 " records precede it: %" PRId64
 				" record(s) deleted since %s",
-				cp->size, v->tree.size, cp->size - v->tree.size, where);
+				cp->size, v->tree.size, fresh, where);
 		else
 			problem(v, file, line,
-				"checkpoint says tree size %" PRIu64 " but %" PRIu64 " records precede it: %" PRIu64
+				"checkpoint says tree size %" PRIu64 " but %" PRIu64 " records precede it: %" PRId64
 				" record(s) inserted since %s",
-				cp->size, v->tree.size, v->tree.size - cp->size, where);
+				cp->size, v->tree.size, -fresh, where);
 		v->root_mismatch = true;
 	} else if (!v->tree_broken && !v->root_mismatch) {
 		uint8_t root[AUDIT_HASH_LEN];
@@ -307,6 +346,7 @@ static void on_checkpoint(struct vstate *v, const char *file, uint64_t line, str
 	v->cp = *cp;
 	v->cp_file = file;
 	v->cp_line = line;
+	v->since_cp = 0;
 }
 
 static void on_record(struct vstate *v, const char *file, uint64_t line, const char *buf, size_t len,
@@ -319,6 +359,7 @@ static void on_record(struct vstate *v, const char *file, uint64_t line, const c
 		v->prev_known = true;
 		memset(v->prev, 0, sizeof(v->prev));
 	}
+	bool keep_prev = false;
 	if (!ln->parsed) {
 		problem(v, file, line, "not a valid record (%s): the line was altered or inserted", ln->error);
 	} else {
@@ -332,12 +373,17 @@ static void on_record(struct vstate *v, const char *file, uint64_t line, const c
 						 ln->seq - 1);
 				problem(v, file, line, "seq %" PRIu64 " where %" PRIu64 " was expected: %s deleted or moved",
 					ln->seq, v->expect_seq, range);
-			}
-			else
+				v->size_shift += (int64_t)(ln->seq - v->expect_seq);
+			} else {
 				problem(v, file, line,
 					"seq %" PRIu64 " after seq %" PRIu64 ": a record was inserted, duplicated or moved "
 					"(reordered)",
 					ln->seq, v->expect_seq - 1);
+				/* One line too many: the records after it still follow the one before it,
+				 * so they are not reported again as deleted or as having a wrong prev. */
+				v->size_shift -= 1;
+				keep_prev = true;
+			}
 		} else if (v->prev_known && memcmp(ln->prev, v->prev, AUDIT_PREV_BYTES) != 0) {
 			if (v->last_file)
 				problem(v, file, line,
@@ -347,15 +393,29 @@ static void on_record(struct vstate *v, const char *file, uint64_t line, const c
 			else
 				problem(v, file, line, "\"prev\" of the first record is not zero: the line was altered");
 		}
-		v->expect_seq = ln->seq + 1;
+		if (!keep_prev)
+			v->expect_seq = ln->seq + 1;
 	}
 	if (!ln->parsed)
 		v->expect_seq++;
+	if (v->since_cp++ == 0) {
+		v->first_unsigned_seq = ln->parsed ? ln->seq : v->tree.size;
+		v->first_unsigned_file = file;
+		v->first_unsigned_line = line;
+		v->first_unsigned_us = ln->parsed ? ln->time_us : 0;
+		v->last_unsigned_us = INT64_MIN;
+	}
+	if (ln->parsed && ln->time_us > v->last_unsigned_us) {
+		v->last_unsigned_us = ln->time_us;
+		v->last_unsigned_file = file;
+		v->last_unsigned_line = line;
+	}
 	uint8_t leaf[AUDIT_HASH_LEN];
 	audit_leaf_hash(buf, len, leaf);
 	if (audit_tree_append(&v->tree, leaf) < 0)
 		v->tree_broken = true;
-	memcpy(v->prev, leaf, AUDIT_PREV_BYTES);
+	if (!keep_prev)
+		memcpy(v->prev, leaf, AUDIT_PREV_BYTES);
 	v->prev_known = true;
 	v->records++;
 	v->last_file = file;
@@ -461,6 +521,8 @@ static int verify_file(struct vstate *v, const char *path, size_t fi, size_t nfi
 		}
 		if (!term) {
 			if (fi + 1 == nfiles)
+				v->torn_tail = true;
+			if (fi + 1 == nfiles)
 				warning(v, path, rd.lineno,
 					"the last line is torn (%" PRIu64 " bytes without a newline): a crash while writing "
 					"leaves this, and the writer cuts it when it restarts; a cut made by hand looks the same",
@@ -495,6 +557,68 @@ static int verify_file(struct vstate *v, const char *path, size_t fi, size_t nfi
 	free(ln);
 	audit_reader_close(&rd);
 	return status;
+}
+
+/* The records after the last checkpoint: what a crash can leave (a warning), or what the
+ * writer's own rules say it would have signed by then (a problem). */
+static void check_unsigned_tail(struct vstate *v, const char *last)
+{
+	uint64_t n = v->since_cp;
+	const char *file = v->first_unsigned_file ? v->first_unsigned_file : last;
+	uint64_t line = v->first_unsigned_line;
+	char first[AUDIT_TIME_LEN + 1] = "?", lastt[AUDIT_TIME_LEN + 1] = "?";
+	if (v->first_unsigned_us)
+		audit_format_time(v->first_unsigned_us, first);
+	if (v->last_unsigned_us != INT64_MIN)
+		audit_format_time(v->last_unsigned_us, lastt);
+	char span[96];
+	snprintf(span, sizeof(span), "seq %" PRIu64 "..%" PRIu64 ", from %s", v->first_unsigned_seq,
+		 v->first_unsigned_seq + n - 1, first);
+	if (!v->have_cp) {
+		problem(v, file, line,
+			"no signature covers any of the %" PRIu64 " record(s) (%s): every checkpoint was stripped, or "
+			"the guard stopped before its first (it signs after checkpoint-records records or "
+			"checkpoint-interval, 1000 and 10 s by default); nothing here can be verified",
+			n, span);
+		return;
+	}
+	char where[256];
+	where_last_cp(v, where, sizeof(where));
+	const struct audit_checkpoint *cp = &v->cp;
+	int64_t cp_us = 0;
+	bool cp_time = audit_parse_time(cp->time, &cp_us) == 0;
+	uint64_t may = cp->has_policy ? (uint64_t)cp->every_records - 1 + (v->torn_tail ? VERIFY_WRITER_BATCH : 0) : 0;
+	if (cp->has_policy && n > may) {
+		problem(v, file, line,
+			"%" PRIu64 " record(s) after %s, signed %s, carry no signature (%s): the guard signs at least "
+			"every %u records (as that checkpoint records), so a crash leaves at most %" PRIu64 " unsigned: "
+			"checkpoints were stripped, or records appended",
+			n, where, cp->time, span, (unsigned)cp->every_records, may);
+		return;
+	}
+	if (cp->has_policy && cp_time && !v->torn_tail && v->last_unsigned_us != INT64_MIN &&
+	    v->last_unsigned_us > cp_us + (int64_t)cp->every_seconds * 1000000 + VERIFY_CLOCK_SLACK_US) {
+		problem(v, v->last_unsigned_file, v->last_unsigned_line,
+			"%" PRIu64 " record(s) after %s, signed %s, carry no signature (%s), this one from %s, %" PRId64
+			" s after that checkpoint: the guard signs within %u s while records arrive (as that checkpoint "
+			"records): checkpoints were stripped, or records appended (or the guard's clock jumped forward "
+			"just before a crash)",
+			n, where, cp->time, span, lastt, (v->last_unsigned_us - cp_us) / 1000000,
+			(unsigned)cp->every_seconds);
+		return;
+	}
+	if (cp->has_policy)
+		warning(v, file, line,
+			"%" PRIu64 " record(s) after %s are not covered by a signature (%s): a crash leaves this (up to "
+			"%" PRIu64 " records within %u s of a checkpoint; the writer signs them when it restarts); "
+			"without --checkpoints a cut cannot be told from a crash",
+			n, where, span, may, (unsigned)cp->every_seconds);
+	else
+		warning(v, file, line,
+			"%" PRIu64 " record(s) after %s are not covered by a signature (%s): a crash leaves this (the "
+			"writer signs them when it restarts); that checkpoint does not record how often the writer "
+			"signs, and without --checkpoints a cut cannot be told from a crash",
+			n, where, span);
 }
 
 int audit_verify(const char *const *paths, size_t npaths, const struct audit_verify_opts *o)
@@ -536,15 +660,8 @@ int audit_verify(const char *const *paths, size_t npaths, const struct audit_ver
 		}
 	}
 	const char *last = npaths ? paths[npaths - 1] : "-";
-	if (v->tree.size > (v->have_cp ? v->cp.size : 0) && v->started) {
-		uint64_t unsigned_n = v->tree.size - (v->have_cp ? v->cp.size : 0);
-		char where[256];
-		where_last_cp(v, where, sizeof(where));
-		warning(v, v->last_file ? v->last_file : last, v->last_line,
-			"%" PRIu64 " record(s) after %s are not covered by a signature: a crash leaves this (the writer "
-			"signs them when it restarts); without --checkpoints a cut cannot be told from a crash",
-			unsigned_n, where);
-	}
+	if (v->since_cp > 0 && v->started)
+		check_unsigned_tail(v, last);
 	if (!o->key)
 		warning(v, last, 0, "no --key: signatures were not checked");
 	char root[2 * AUDIT_HASH_LEN + 1];
@@ -569,6 +686,9 @@ int audit_verify(const char *const *paths, size_t npaths, const struct audit_ver
 				v->cp_line, v->cp.time, v->cp.key_id);
 		if (v->warnings)
 			fprintf(v->out, "; %" PRIu64 " warning(s)", v->warnings);
+		if (!o->checkpoints_path && v->started)
+			fprintf(v->out, "; its end is vouched for only by --checkpoints (a cut right after a checkpoint "
+				"looks whole)");
 		fputc('\n', v->out);
 	}
 out:

@@ -477,6 +477,9 @@ static int make_checkpoint(struct audit_log *log, int64_t now_real)
 	cp->size = log->tree.size;
 	audit_tree_root(&log->tree, cp->root);
 	audit_format_time(now_real, cp->time);
+	cp->has_policy = true;
+	cp->every_records = log->cp_every_records;
+	cp->every_seconds = log->cp_every_seconds;
 	int r = audit_checkpoint_sign(log->key, cp);
 	if (r < 0)
 		return r;
@@ -1353,11 +1356,40 @@ static int recover(struct audit_log *log)
 					goto out;
 			}
 		}
+		/* a fresh signature (this run's time and checkpoint policy) heads the new file */
+		r = make_checkpoint(log, audit_now_us());
+		if (r < 0)
+			goto out;
 		r = start_file(log);
 		if (r < 0) {
 			loud("cannot create %s: %s", log->path, strerror(-r));
 			goto out;
 		}
+	} else {
+		/* Every open signs the log (a new one at size 0): what a crash left unsigned is covered
+		 * at once, and the line records when this run began and its checkpoint policy, which is
+		 * what lets `verify` tell a crash's unsigned tail from stripped signatures, and a log
+		 * with records but no checkpoint at all is never one the writer left. */
+		char line[1024];
+		struct audit_buf b;
+		audit_buf_init(&b, line, sizeof(line));
+		r = make_checkpoint(log, audit_now_us());
+		if (r == 0)
+			r = append_checkpoint_line(log, &b, false);
+		if (r == 0)
+			r = write_all(fd, line, b.len);
+		if (r == 0 && fdatasync(fd) < 0)
+			r = -errno;
+		if (r < 0) {
+			if (ftruncate(fd, (off_t)log->file_bytes) < 0) { /* refused below in any case */
+			}
+			loud("cannot sign %s on open: %s", log->path, strerror(-r));
+			goto out;
+		}
+		log->file_bytes += b.len;
+		int cr = copy_checkpoint(log);
+		if (cr < 0)
+			loud("cannot append checkpoint to %s: %s", log->copy_path, strerror(-cr));
 	}
 	log->next_seq = log->durable = log->tree.size;
 	if (torn) {

@@ -796,9 +796,7 @@ int cmd_decode(int argc, char **argv)
 		usage(stderr);
 		goto fail;
 	}
-	if (cfg.n_modbus_ports == 0 && cap_config_add_port(&cfg, BMS_PROTO_MODBUS, 502))
-		goto fail;
-	if (cfg.n_bacnet_ports == 0 && cap_config_add_port(&cfg, BMS_PROTO_BACNET, 47808))
+	if (cap_config_default_ports(&cfg))
 		goto fail;
 
 	status = 2;

@@ -108,6 +108,15 @@ int cap_config_add_port(struct cap_config *cfg, enum bms_proto proto, uint16_t p
 	return 0;
 }
 
+int cap_config_default_ports(struct cap_config *cfg)
+{
+	if (cfg->n_modbus_ports == 0 && cap_config_add_port(cfg, BMS_PROTO_MODBUS, CAP_MODBUS_PORT))
+		return -ENOSPC;
+	if (cfg->n_bacnet_ports == 0 && cap_config_add_port(cfg, BMS_PROTO_BACNET, CAP_BACNET_PORT))
+		return -ENOSPC;
+	return 0;
+}
+
 static unsigned map_reasm_events(unsigned ev)
 {
 	unsigned an = 0;

@@ -66,9 +66,18 @@ struct cap_stats {
 
 struct cap_engine;
 
-/* Defaults: Modbus on TCP 502, BACnet on UDP 47808, reassembly limits of docs/decode.md. */
+/* The protocols' registered ports, what a capture tool listens on when told no port. */
+#define CAP_MODBUS_PORT 502
+#define CAP_BACNET_PORT 47808
+
+/* No ports, the reassembly limits of docs/decode.md. The caller adds the ports it was given
+ * (cap_config_add_port), then cap_config_default_ports for the protocols it was given none:
+ * a port on the command line replaces the default, it does not add to it. */
 void cap_config_default(struct cap_config *cfg);
 BMS_WUR int cap_config_add_port(struct cap_config *cfg, enum bms_proto proto, uint16_t port);
+/* Modbus/TCP on CAP_MODBUS_PORT and BACnet/IP on CAP_BACNET_PORT, each only if it has no port
+ * yet: the one definition of the defaults that `decode` and `replay` share. */
+BMS_WUR int cap_config_default_ports(struct cap_config *cfg);
 
 /* `sink` NULL: PDUs are decoded, paired and counted (cap_engine_stats) but not reported; what
  * `decode --count` needs, without building a record per PDU. */

@@ -352,6 +352,7 @@ struct ctx {
 	const uint64_t *roles;
 	const struct bms_identity *who;
 	const char *label;
+	unsigned op; /* the target's operation: FC 23's read half is a read in a write request */
 	struct bms_decision *out;
 };
 
@@ -456,10 +457,6 @@ static const char *op_verb(unsigned op)
 	}
 }
 
-static const char *op_words(const struct bms_request *req)
-{
-	return op_verb(req->op);
-}
 
 static void set_rule(struct ctx *x, const struct pol_rule *r)
 {
@@ -491,7 +488,7 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 	const struct bms_policy *p = x->p;
 	char tw[96], a[32], b[32], v[32];
 	bool wr = written(t);
-	if (r->has_priority && (wr || x->req->op == BMS_OP_WRITE) && t->space == BMS_SPACE_BACNET_OBJECT) {
+	if (r->has_priority && (wr || x->op == BMS_OP_WRITE) && t->space == BMS_SPACE_BACNET_OBJECT) {
 		unsigned prio = t->priority ? t->priority : 16; /* no priority given: the standard's default, 16 */
 		if (prio < r->plo || prio > r->phi) {
 			target_words(x, t, tw, sizeof(tw));
@@ -500,7 +497,7 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 			return false;
 		}
 	}
-	if (r->has_value && (wr || x->req->op == BMS_OP_WRITE)) {
+	if (r->has_value && (wr || x->op == BMS_OP_WRITE)) {
 		/* Words cost more than the check: they are made only for a deny. */
 #define WORDS() (target_words(x, t, tw, sizeof(tw)), pol_fmt_num(a, sizeof(a), r->vlo), pol_fmt_num(b, sizeof(b), r->vhi))
 		if (r->tkind == POL_TGT_POINT) {
@@ -590,14 +587,14 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 					: r->rate_period_us == 3600000000LL ? 2 : 3;
 				target_words(x, t, tw, sizeof(tw));
 				say(x->out->reason, BMS_REASON_MAX, "rate limit of %u per %s reached for %s %s",
-					 r->rate_n, per[u], op_words(x->req), tw);
+					 r->rate_n, per[u], op_verb(x->op), tw);
 				return false;
 			}
 			if (*npd < MAX_PENDING)
 				pd[(*npd)++] = (struct pending){ key, tat + T, tat + T };
 		}
 	}
-	if (r->interval_us && (wr || x->req->op == BMS_OP_WRITE)) {
+	if (r->interval_us && (wr || x->op == BMS_OP_WRITE)) {
 		uint64_t key;
 		if (r->tkind == POL_TGT_POINT) {
 			key = p->points[r->point].key;
@@ -633,7 +630,7 @@ static bool check_limits(struct ctx *x, struct bms_policy_state *st, const struc
 /* Every declared point the target writes stays within its range, whichever rule allowed the write. */
 static bool check_points(struct ctx *x, const struct bms_target *t)
 {
-	if (!written(t) && x->req->op != BMS_OP_WRITE)
+	if (!written(t) && x->op != BMS_OP_WRITE)
 		return true;
 	const struct bms_policy_device *d = x->dev;
 	for (uint32_t i = d->point_first; i < d->point_first + d->npoints; i++) {
@@ -734,10 +731,13 @@ static void decide(const struct bms_policy *p, struct bms_policy_state *st, cons
 	for (uint16_t ti = 0; ti < nt; ti++) {
 		const struct bms_target *t = req->ntargets ? &req->targets[ti] : &none;
 		const struct pol_rule *hit = NULL, *near = NULL;
-		/* FC 23 reads one range and writes another: the range it only reads is a read. */
+		/* FC 23 reads one range and writes another: the range it only reads is a read, held to
+		 * the read rules and to nothing that constrains written values (a `range`, a rule's
+		 * `value`, `priority`, `min-interval`). */
 		unsigned op = req->op;
 		if (req->proto == BMS_PROTO_MODBUS && (req->raw.modbus.fc & 0x7f) == 23 && !written(t))
 			op = BMS_OP_READ;
+		x.op = op;
 		for (uint32_t k = 0; k < dev->nrules; k++) {
 			const struct pol_rule *r = &p->rules[dev->rules[k]];
 			if (!op_match(r, req, op) || !roles_match(r, roles) || !place_match(p, r, t, r->allow))
@@ -751,6 +751,9 @@ static void decide(const struct bms_policy *p, struct bms_policy_state *st, cons
 			break;
 		}
 		if (hit == NULL) {
+			/* Default deny: no rule decided, not even one that allowed an earlier target. */
+			out->rule_file = NULL;
+			out->rule_line = 0;
 			who_words(&x, ww, sizeof(ww));
 			target_words(&x, t, tw, sizeof(tw));
 			if (near != NULL)

@@ -28,6 +28,7 @@ struct replay {
 	const char *role, *subject;
 	bool json;
 	uint64_t n, forward, answered, closed, by_verdict[3];
+	uint64_t bacnet; /* BACnet/IP requests seen: the guard inspects Modbus/TCP only */
 	struct proxy_verdict v;
 };
 
@@ -59,6 +60,8 @@ static void json_str(const char *s)
 static void sink(void *user, const struct cap_pdu *p)
 {
 	struct replay *r = user;
+	if (p->req && p->req->proto == BMS_PROTO_BACNET && p->req->dir == BMS_DIR_REQUEST)
+		r->bacnet++;
 	if (!p->req || p->req->proto != BMS_PROTO_MODBUS || p->req->dir != BMS_DIR_REQUEST)
 		return;
 	struct bms_identity who;
@@ -150,12 +153,17 @@ static void sink(void *user, const struct cap_pdu *p)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bmsgate replay --policy FILE [--policy FILE]... [--role ROLE] [--subject DN]\n"
-		   "                      [--modbus-port N]... [--malformed close|exception] [--json] CAPTURE\n"
+		   "                      [--modbus-port N]... [--bacnet-port N]... [--malformed close|exception]\n"
+		   "                      [--json] CAPTURE\n"
 		   "Runs every Modbus/TCP request of a pcap/pcapng capture through the guard's inspect step\n"
 		   "(frame, decode, decide) with the capture's clock, the request's destination as the device and\n"
 		   "its source address (plus --role/--subject, as a certificate would carry) as the identity, and\n"
-		   "prints what the guard would have done. Exit status: 0 done, 1 usage, 2 unreadable capture or\n"
-		   "policy.\n");
+		   "prints what the guard would have done.\n"
+		   "  --modbus-port N Modbus/TCP server port (repeatable; default %u, as for decode)\n"
+		   "  --bacnet-port N BACnet/IP UDP port (repeatable; default %u): BACnet requests are counted,\n"
+		   "                  not replayed (the guard inspects Modbus/TCP)\n"
+		   "Exit status: 0 done, 1 usage, 2 unreadable capture or policy.\n",
+		CAP_MODBUS_PORT, CAP_BACNET_PORT);
 }
 
 int cmd_replay(int argc, char **argv)
@@ -171,6 +179,7 @@ int cmd_replay(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' }, { "role", required_argument, NULL, 'r' },
 		{ "subject", required_argument, NULL, 's' }, { "modbus-port", required_argument, NULL, 'm' },
+		{ "bacnet-port", required_argument, NULL, 'b' },
 		{ "malformed", required_argument, NULL, 'M' }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },	    { NULL, 0, NULL, 0 },
 	};
@@ -197,11 +206,18 @@ int cmd_replay(int argc, char **argv)
 		case 's':
 			r.subject = optarg;
 			break;
-		case 'm': {
+		case 'm':
+		case 'b': {
+			const char *opt = c == 'm' ? "--modbus-port" : "--bacnet-port";
 			char *end;
+			errno = 0;
 			unsigned long port = strtoul(optarg, &end, 10);
-			if (*end || port == 0 || port > 65535 || cap_config_add_port(&capcfg, BMS_PROTO_MODBUS, (uint16_t)port)) {
-				fprintf(stderr, "bmsgate replay: --modbus-port '%s' is not a port\n", optarg);
+			if (errno || !*optarg || *end || port == 0 || port > 65535) {
+				fprintf(stderr, "bmsgate replay: %s '%s' is not a port (1..65535)\n", opt, optarg);
+				return 1;
+			}
+			if (cap_config_add_port(&capcfg, c == 'm' ? BMS_PROTO_MODBUS : BMS_PROTO_BACNET, (uint16_t)port)) {
+				fprintf(stderr, "bmsgate replay: at most %d ports for %s\n", CAP_MAX_PORTS, opt);
 				return 1;
 			}
 			break;
@@ -231,6 +247,9 @@ int cmd_replay(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	/* The same defaults as `decode`: a port given replaces its protocol's default. */
+	if (cap_config_default_ports(&capcfg))
+		return 1;
 	status = 2;
 	struct bms_diag diags;
 	bms_diag_init(&diags);
@@ -271,6 +290,19 @@ int cmd_replay(int argc, char **argv)
 		(unsigned long long)r.n, (unsigned long long)r.forward, (unsigned long long)r.by_verdict[BMS_VERDICT_ALLOW],
 		(unsigned long long)r.by_verdict[BMS_VERDICT_MONITOR_DENY], (unsigned long long)r.answered,
 		(unsigned long long)r.by_verdict[BMS_VERDICT_DENY], (unsigned long long)r.closed);
+	if (r.bacnet)
+		fprintf(stderr, "bmsgate replay: %llu BACnet/IP requests not replayed: the guard inspects Modbus/TCP only\n",
+			(unsigned long long)r.bacnet);
+	if (r.n == 0) {
+		/* The first thing a user with a capture from a non-standard port needs to know. */
+		char ports[CAP_MAX_PORTS * 7] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < capcfg.n_modbus_ports; i++)
+			len += (size_t)snprintf(ports + len, sizeof(ports) - len, "%s%u", i ? ", " : "",
+						capcfg.modbus_ports[i]);
+		fprintf(stderr, "bmsgate replay: no Modbus/TCP request on TCP port %s; is the device on another "
+			"port (--modbus-port N)?\n", ports);
+	}
 	status = 0;
 fail:
 	cap_engine_free(e);

@@ -144,6 +144,46 @@ try:
     got = [json.loads(l)["seq"] for l in out.splitlines()]
     ok(rc == 0 and got and got[-1] == total - 1 and len(got) <= 3, f"tail -n 3 prints the last records ({got})", err)
 
+    # the table (issue 11): a reason column, a long rule path whole, refused peers not shown
+    # as if their certificate had identified them
+    hand = os.path.join(tmp, "hand.log")
+    longrule = "/etc/bmsgate/policies/site-north-building-7-hvac.policy:1234"
+    with open(hand, "w") as f:
+        f.write(json.dumps({"seq": 0, "time": "2026-11-20T08:00:00.000000Z", "node": "gw", "kind": "decision",
+                            "peer": {"subject": "CN=operator1", "role": "operator", "address": "10.0.0.1:40000",
+                                     "authenticated": True}, "proto": "modbus", "device": "ahu1", "unit": 1,
+                            "op": "write", "fc": 6, "decision": "deny", "rule": longrule,
+                            "reason": "role operator may not write ahu1.fan_enable", "result": "not_forwarded",
+                            "prev": "0" * 16}) + "\n")
+        f.write(json.dumps({"seq": 1, "time": "2026-11-20T08:00:01.000000Z", "node": "gw", "kind": "conn_refused",
+                            "peer": {"subject": "CN=intruder,O=Elsewhere", "role": "operator",
+                                     "address": "10.0.0.9:50000", "authenticated": False},
+                            "detail": "certificate refused: unable to get local issuer certificate",
+                            "prev": "0" * 16}) + "\n")
+        f.write(json.dumps({"seq": 2, "time": "2026-11-20T08:00:02.000000Z", "node": "gw", "kind": "decision",
+                            "peer": {"subject": "", "role": "", "address": "10.0.0.5:1234", "authenticated": False},
+                            "proto": "modbus", "device": "ahu1", "unit": 1, "op": "read", "fc": 3,
+                            "decision": "allow", "rule": "site.policy:9", "reason": "allow plant read ahu1",
+                            "result": "ok", "prev": "0" * 16}) + "\n")
+    rc, out, err = run(BMS, "audit", "query", hand)
+    rows = out.splitlines()
+    head = rows[0].split()
+    ok(rc == 0 and head[-3:] == ["RESULT", "RULE", "REASON"], "query: the table has a REASON column", out)
+    r0 = next((l for l in rows if re.match(r"^\S+\s+0\s", l)), "")
+    ok(longrule in r0 and r0.endswith("role operator may not write ahu1.fan_enable"),
+       "query: a long rule path is shown whole, and the reason beside it", out)
+    ok(rows[0].index("REASON") == r0.index("role operator may not"),
+       "query: the reason column lines up under its heading with a 60-character rule path", out)
+    r1 = next((l for l in rows if re.match(r"^\S+\s+1\s", l)), "")
+    ok("10.0.0.9:50000 (unauthenticated)" in r1 and "intruder" not in r1 and " operator " not in r1
+       and "unable to get local issuer certificate" in r1,
+       "query: a refused peer is shown by address as unauthenticated, without the subject or role it claimed", r1)
+    r2 = next((l for l in rows if re.match(r"^\S+\s+2\s", l)), "")
+    ok("10.0.0.5:1234 " in r2 and "unauthenticated" not in r2, "query: a legacy peer is shown by its address", r2)
+    rc, out, err = run(BMS, "audit", "summary", hand)
+    ok(rc == 0 and "CN=intruder" not in out, "summary: a refused peer's claimed subject is not counted as an identity",
+       out)
+
     # a log that cannot be written: fail closed, loudly, and the log stays whole
     full = os.path.join(tmp, "full.log")
     rc, out, err = run(WRITER, full, "--key", KEY, "--count", "3000", "--inflight", "8", "--fsize-limit", "150000")

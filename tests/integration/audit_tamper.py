@@ -102,7 +102,12 @@ try:
 
     # the signature with stock openssl: the signed message is documented text
     last = cp_objs[-1]
-    msg = f"bmsgate-audit-checkpoint/1\n{last['node']}\n{last['size']}\n{last['root']}\n{last['time']}\n"
+    # version 2 (the checkpoint policy signed too); version 1 for lines without it
+    if "every_records" in last:
+        msg = (f"bmsgate-audit-checkpoint/2\n{last['node']}\n{last['size']}\n{last['root']}\n{last['time']}\n"
+               f"{last['every_records']}\n{last['every_seconds']}\n")
+    else:
+        msg = f"bmsgate-audit-checkpoint/1\n{last['node']}\n{last['size']}\n{last['root']}\n{last['time']}\n"
     mf, sf = os.path.join(tmp, "msg"), os.path.join(tmp, "sig")
     open(mf, "w").write(msg)
     open(sf, "wb").write(bytes.fromhex(last["sig"]))
@@ -204,6 +209,87 @@ try:
         lines[-1] = lines[-1][:37]
         return b""
     tampered("torn", torn, r"torn\.log:\d+: warning: the last line is torn \(37 bytes without a newline\)", want_rc=0)
+
+    # 8b. unsigned records the guard would have signed by now (issue 11): its checkpoint policy
+    # (every 40 records, every 10 s here) is signed into each checkpoint
+    ok(all(c.get("every_records") == 40 and c.get("every_seconds") == 10 for c in cp_objs),
+       "every checkpoint records the writer's checkpoint policy", json.dumps(cp_objs[-1]))
+    cp_lines = [k for k, l in enumerate(base_lines) if is_cp(l)]
+
+    nrec = sum(1 for l in base_lines if not is_cp(l))
+
+    def strip_all(lines):
+        lines[:] = [l for l in lines if not is_cp(l)]
+    tampered("stripped-all", strip_all,
+             rf"stripped-all\.log:1: no signature covers any of the {nrec} record\(s\) \(seq 0\.\.{nrec - 1}, from "
+             r"2026-11-20T08:00:00\.000000Z\): every checkpoint was stripped")
+
+    def strip_after_second(lines):
+        keep = set(cp_lines[:2])
+        lines[:] = [l for k, l in enumerate(lines) if not is_cp(l) or k in keep]
+    s2 = cp_objs[1]["size"]
+    tampered("stripped-later", strip_after_second,
+             rf"stripped-later\.log:{cp_lines[1] + 2}: {nrec - s2} record\(s\) after the checkpoint at "
+             rf".*stripped-later\.log:{cp_lines[1] + 1} \(size {s2}\), signed .*, carry no signature \(seq "
+             rf"{s2}\.\.{nrec - 1}, from .*\): the guard signs at least every 40 records .* at most 39 unsigned")
+
+    # at the edge: 39 unsigned records are what a crash can leave; 40 are not (the next
+    # checkpoint comes 40 records or more after this one)
+    cpk = cp_lines[3]
+    sk = cp_objs[3]["size"]
+    assert cp_objs[4]["size"] - sk >= 40
+
+    def crash39(lines):
+        del lines[cpk + 40:]
+    tampered("unsigned-39", crash39, rf"warning: 39 record\(s\) after the checkpoint at .* are not covered by a "
+             rf"signature \(seq {sk}\.\.{sk + 38}, .*up to 39 records within 10 s", want_rc=0)
+
+    def strip40(lines):
+        del lines[cpk + 41:]
+    tampered("unsigned-40", strip40, r"unsigned-40\.log:\d+: 40 record\(s\) after the checkpoint .* carry no signature")
+
+    def strip40_torn(lines):
+        del lines[cpk + 42:]
+        lines[-1] = lines[-1][:50]
+        return b""
+    tampered("unsigned-40-torn", strip40_torn, r"warning: 40 record\(s\) after the checkpoint .* not covered by a "
+             r"signature", want_rc=0)
+
+    # by time: a record stamped long after the last checkpoint was not left by a crash
+    def append_at(lines, seconds):
+        cp = json.loads(lines[cpk])
+        del lines[cpk + 11:]
+        rec = json.loads(lines[-1])
+        t0 = int(subprocess.run(["date", "-u", "-d", cp["time"], "+%s"], capture_output=True, text=True).stdout)
+        rec["seq"] += 1
+        rec["time"] = subprocess.run(["date", "-u", "-d", "@%d" % (t0 + seconds), "+%Y-%m-%dT%H:%M:%S.000000Z"],
+                                     capture_output=True, text=True).stdout.strip()
+        rec["prev"] = hashlib.sha256(b"\x00" + lines[-1]).digest()[:8].hex()
+        lines.append(json.dumps(rec, separators=(",", ":")).encode())
+    tampered("late-record", lambda lines: append_at(lines, 300),
+             rf"late-record\.log:{cpk + 12}: 11 record\(s\) after the checkpoint .* this one from .*, (299|300) s after "
+             r"that checkpoint: the guard signs within 10 s")
+    tampered("recent-record", lambda lines: append_at(lines, 30),
+             r"warning: 11 record\(s\) after the checkpoint .* not covered by a signature", want_rc=0)
+
+    # the writer signs on every open: what a crash left unsigned is covered before anything new
+    reopen = os.path.join(tmp, "reopen.log")
+    run(WRITER, reopen, "--key", KEY, "--count", "20", "--checkpoint-every", "1000")
+    rl = [l for l in lines_of(reopen) if not is_cp(l)]
+    write_lines(reopen, rl)
+    rc, out = run(WRITER, reopen, "--key", KEY, "--count", "5", "--checkpoint-every", "1000")
+    after = lines_of(reopen)
+    ok(rc == 0 and is_cp(after[len(rl)]) and json.loads(after[len(rl)])["size"] == len(rl),
+       "the writer signs the records a crash left unsigned when it reopens the log", out)
+    rc, out = verify([reopen])
+    ok(rc == 0 and out.startswith("OK:"), "a reopened log verifies", out)
+
+    # one fault, one report
+    out = tampered("deleted-once", delete, r"TAMPERED: 1 problem\(s\)")
+    ok("deleted since" not in out, "deleted-once: the later checkpoints do not report the deletion again", out)
+    out = tampered("inserted-once", insert, r"TAMPERED: 1 problem\(s\)")
+    ok("were deleted" not in out and "prev" not in out,
+       "inserted-once: the records after the insertion are not reported as deleted or changed", out)
 
     # 9. rotation: a set of files verifies as one history; a missing or swapped file is named
     rot = os.path.join(tmp, "rot", "audit.log")

@@ -36,6 +36,39 @@ check "replay --role operator: the certificate role allows diagnostics" sh -c "j
 check "replay --json: one JSON object per request" test "$(jq -c . "$tmp/j.out" | wc -l)" -eq 19
 "$B" replay --policy "$tmp/p.policy" "$cap" >"$tmp/none.out" 2>"$tmp/none.err"
 check "replay without --modbus-port 15020 finds no Modbus on 502" grep -q "0 requests" "$tmp/none.err"
+check "replay on the loopback capture counts its BACnet requests, not replays them (47808 by default)" grep -qx "bmsgate replay: 10 BACnet/IP requests not replayed: the guard inspects Modbus/TCP only" "$tmp/none.err"
+check "replay with no request says which port it looked on" grep -qx "bmsgate replay: no Modbus/TCP request on TCP port 502; is the device on another port (--modbus-port N)?" "$tmp/none.err"
+
+# The registered ports by default, as for decode (issue 11): a port-502 capture needs no option.
+cat >"$tmp/s.policy" <<'POL'
+device plc modbus 10.0.0.2 unit 1 {
+}
+role plant {
+  address 10.0.0.0/8
+}
+allow plant read plc
+POL
+chmod 600 "$tmp/s.policy"
+"$B" replay --policy "$tmp/s.policy" pcaps/synthetic/modbus.pcapng >"$tmp/s.out" 2>"$tmp/s.err"
+check "replay of a port-502 capture without --modbus-port finds its request" grep -qx "bmsgate replay: 1 requests: 1 forwarded (1 allowed, 0 monitor-deny), 0 answered by the gateway (0 denied), 0 would close the connection" "$tmp/s.err"
+check "replay of a port-502 capture: the read is allowed by its rule" grep -Eq "10.0.0.1:40002 -> 10.0.0.2:502 unit 1 fc 3 read +allow +forward .*s.policy:6" "$tmp/s.out"
+"$B" replay --policy "$tmp/s.policy" --modbus-port 503 pcaps/synthetic/modbus.pcapng >/dev/null 2>"$tmp/s503.err"
+check "replay --modbus-port 503 replaces the default 502 (0 requests)" grep -q "^bmsgate replay: 0 requests" "$tmp/s503.err"
+"$B" replay --policy "$tmp/s.policy" pcaps/synthetic/sll.pcap >/dev/null 2>"$tmp/sll.err"
+check "replay: the BACnet ReadProperty on 47808 is counted by default" grep -qx "bmsgate replay: 1 BACnet/IP requests not replayed: the guard inspects Modbus/TCP only" "$tmp/sll.err"
+"$B" replay --policy "$tmp/s.policy" --bacnet-port 47809 pcaps/synthetic/sll.pcap >/dev/null 2>"$tmp/sll2.err"
+check "replay --bacnet-port 47809 replaces the default 47808" sh -c "! grep -q BACnet $tmp/sll2.err && grep -q '^bmsgate replay: 1 requests' $tmp/sll2.err"
+"$B" replay --policy "$tmp/s.policy" --modbus-port 0 pcaps/synthetic/sll.pcap >/dev/null 2>"$tmp/p0.err"
+check "replay --modbus-port 0 is a usage error that quotes the value" sh -c "test $? -eq 1 && grep -q \"'0' is not a port\" $tmp/p0.err"
+# A public capture on port 502: replay sees every request decode sees, with no option.
+pub=../shared/pcaps-public/zeek-zeek/modbusSmall.pcap
+if [ -r "$pub" ]; then
+	want=$("$B" decode --json "$pub" | jq -c 'select(.proto=="modbus" and .dir=="request")' | wc -l)
+	"$B" replay --policy "$tmp/s.policy" "$pub" >/dev/null 2>"$tmp/pub.err"
+	check "replay of $pub finds the $want requests decode finds" sh -c "test $want -gt 0 && grep -q '^bmsgate replay: $want requests:' $tmp/pub.err"
+else
+	skip "replay of a public port-502 capture: $pub is not there (../shared/pcaps-public beside the clone)"
+fi
 "$B" replay --policy "$tmp/nonexistent.policy" "$cap" >/dev/null 2>&1
 check "replay with an unreadable policy exits 2" test $? -eq 2
 done_tests

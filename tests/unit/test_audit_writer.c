@@ -194,9 +194,20 @@ static void tickets_become_durable_and_record_fields(void **state)
 	unsigned cps;
 	json_t *last;
 	unsigned lines = count_lines(f->log, &cps, &last);
-	/* 12 records; checkpoints at 5, 10 and the final one at close (12) */
-	assert_int_equal(lines, 15);
-	assert_int_equal(cps, 3);
+	/* 12 records; checkpoints at open (size 0: a new log is signed from its first line, with the
+	 * writer's checkpoint policy), at 5, 10 and the final one at close (12) */
+	assert_int_equal(lines, 16);
+	assert_int_equal(cps, 4);
+	{
+		FILE *lf = fopen(f->log, "r");
+		char first[1024];
+		assert_non_null(lf);
+		assert_non_null(fgets(first, sizeof(first), lf));
+		fclose(lf);
+		assert_non_null(strstr(first, "{\"kind\":\"checkpoint\""));
+		assert_non_null(strstr(first, "\"size\":0,"));
+		assert_non_null(strstr(first, "\"every_records\":5,\"every_seconds\":"));
+	}
 	assert_int_equal(json_integer_value(json_object_get(last, "seq")), 11);
 	assert_string_equal(json_string_value(json_object_get(last, "kind")), "decision");
 	assert_string_equal(json_string_value(json_object_get(last, "decision")), "deny");
@@ -564,9 +575,9 @@ static void flush_writes_in_the_callers_thread_while_the_writer_sleeps(void **st
 	assert_int_equal(inline_writes, 10);
 	assert_int_equal(audit_close(log), 0);
 	unsigned cps;
-	/* 12 records; checkpoints at 5, 10 and at close, as in the writer thread's log */
-	assert_int_equal(count_lines(f->log, &cps, NULL), 15);
-	assert_int_equal(cps, 3);
+	/* 12 records; checkpoints at open, 5, 10 and at close, as in the writer thread's log */
+	assert_int_equal(count_lines(f->log, &cps, NULL), 16);
+	assert_int_equal(cps, 4);
 	verify_strict(f);
 	signal(SIGXFSZ, old);
 }

@@ -115,6 +115,32 @@ static void mb_read(struct mreq *m, uint8_t fc, uint8_t space, uint32_t start, u
 	m->r.targets[0].array_index = BMS_NO_INDEX;
 }
 
+/* FC 23 as the decoder fills it: the read range first (no data), then the write range and its data. */
+static void mb_read_write(struct mreq *m, uint32_t rstart, uint32_t rcount, uint32_t wstart, uint32_t wcount,
+			  const uint16_t *vals)
+{
+	memset(m, 0, sizeof(*m));
+	m->r.proto = BMS_PROTO_MODBUS;
+	m->r.dir = BMS_DIR_REQUEST;
+	m->r.op = BMS_OP_WRITE;
+	m->r.unit = 1;
+	m->r.raw.modbus.fc = 23;
+	m->r.ntargets = 2;
+	struct bms_target *rt = &m->r.targets[0], *wt = &m->r.targets[1];
+	rt->space = wt->space = BMS_SPACE_HOLDING_REGISTER;
+	rt->start = rstart;
+	rt->count = rcount;
+	wt->start = wstart;
+	wt->count = wcount;
+	rt->array_index = wt->array_index = BMS_NO_INDEX;
+	for (uint32_t i = 0; i < wcount; i++) {
+		m->data[2 * i] = (uint8_t)(vals[i] >> 8);
+		m->data[2 * i + 1] = (uint8_t)vals[i];
+	}
+	wt->data = m->data;
+	wt->data_len = (uint16_t)(2 * wcount);
+}
+
 static void mb_coil(struct mreq *m, uint32_t addr, bool on)
 {
 	memset(m, 0, sizeof(*m));
@@ -701,6 +727,79 @@ static void test_uncheckable_requests(void **state)
 	w_close(&w);
 }
 
+/* ---- FC 23: a read half and a write half ---- */
+
+static void test_read_write_multiple(void **state)
+{
+	(void)state;
+	struct world w;
+	struct mreq m;
+	struct bms_identity op = cert("operator");
+	uint16_t fan = 50;
+	w_open(&w, HEAD "allow operator read ahu1\n"
+			"allow operator write ahu1.fan_speed\n");
+	/* Reading 100-103 touches the setpoint's and the flow's ranges: a range constrains what is
+	 * written, and this request writes only fan_speed, within its range. */
+	mb_read_write(&m, 100, 4, 101, 1, &fan);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON), BMS_VERDICT_ALLOW);
+	assert_string_equal(w.d.rule_file, "t.policy");
+	assert_int_equal(w.d.rule_line, 11);
+	/* The write half is still held to its point's range, and the rule that allowed it is named. */
+	fan = 101;
+	mb_read_write(&m, 100, 4, 101, 1, &fan);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON), BMS_VERDICT_DENY);
+	assert_string_equal(w.d.reason, "write 101.0 % to ahu1.fan_speed above its limit 100.0");
+	assert_int_equal(w.d.rule_line, 12);
+	/* A write half no rule allows is a default deny: no rule is named, not the read half's. */
+	uint16_t sp = 200;
+	mb_read_write(&m, 100, 4, 100, 1, &sp);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON), BMS_VERDICT_DENY);
+	assert_null(w.d.rule_file);
+	assert_int_equal(w.d.rule_line, 0);
+	assert_string_equal(w.d.reason, "no rule allows role operator to write ahu1.supply_air_setpoint");
+	/* The same with a read half on registers without points: still no rule named. */
+	mb_read_write(&m, 110, 2, 100, 1, &sp);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON), BMS_VERDICT_DENY);
+	assert_null(w.d.rule_file);
+	assert_int_equal(w.d.rule_line, 0);
+	w_close(&w);
+
+	/* The read half needs a read rule: a write rule does not let it read. */
+	w_open(&w, HEAD "allow operator write ahu1\n");
+	fan = 50;
+	mb_read_write(&m, 100, 1, 101, 1, &fan);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON), BMS_VERDICT_DENY);
+	assert_null(w.d.rule_file);
+	assert_string_equal(w.d.reason, "no rule allows role operator to read ahu1.supply_air_setpoint");
+	w_close(&w);
+
+	/* An explicit deny of the write half is named as the deciding rule. */
+	w_open(&w, HEAD "allow operator read ahu1\n"
+			"deny operator write ahu1.fan_speed\n"
+			"allow operator write ahu1\n");
+	mb_read_write(&m, 100, 4, 101, 1, &fan);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON), BMS_VERDICT_DENY);
+	assert_int_equal(w.d.rule_line, 12);
+	assert_string_equal(w.d.reason, "role operator may not write ahu1.fan_speed");
+	w_close(&w);
+
+	/* A rule by function code covers both halves; its value and min-interval bind the written
+	 * registers only (the read half holds 0 at 100, outside 1..60, and is not a write). */
+	w_open(&w, HEAD "allow operator fc 23 ahu1 holding 100-109 value 1..60 min-interval 30s\n");
+	mb_read_write(&m, 100, 4, 105, 1, &fan);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON), BMS_VERDICT_ALLOW);
+	/* The next one within 30 s: the written register's interval holds, the read half adds none. */
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON + 1000000), BMS_VERDICT_DENY);
+	assert_string_equal(w.d.reason, "write to holding 105 on ahu1 1.0 s after the last one; at least 30.0 s apart");
+	mb_read_write(&m, 105, 1, 106, 1, &fan);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON + 2000000), BMS_VERDICT_ALLOW);
+	fan = 61;
+	mb_read_write(&m, 100, 4, 107, 1, &fan);
+	assert_int_equal(decide(&w, "ahu1", &op, &m, NOON + 3000000), BMS_VERDICT_DENY);
+	assert_string_equal(w.d.reason, "write raw 61.0 to holding 107 on ahu1 outside the allowed 1.0..60.0");
+	w_close(&w);
+}
+
 /* ---- identities ---- */
 
 static void test_identities(void **state)
@@ -1023,6 +1122,7 @@ int main(void)
 		cmocka_unit_test(test_monitor_mode),
 		cmocka_unit_test(test_reload_keeps_state),
 		cmocka_unit_test(test_uncheckable_requests),
+		cmocka_unit_test(test_read_write_multiple),
 		cmocka_unit_test(test_identities),
 		cmocka_unit_test(test_identity_limits),
 		cmocka_unit_test(test_find_device),

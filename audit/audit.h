@@ -80,6 +80,8 @@ enum audit_result {
 	AUDIT_RESULT_TIMEOUT,
 	AUDIT_RESULT_DEVICE_DOWN,    /* could not reach the device */
 	AUDIT_RESULT_NOT_FORWARDED,  /* denied or malformed: never reached the device */
+	AUDIT_RESULT_BAD_ANSWER,     /* the device answered, but not with an answer to the request:
+				      * `anomalies` and `detail` say what was wrong */
 	AUDIT_RESULT_COUNT
 };
 
@@ -98,6 +100,8 @@ struct audit_event {
 	uint8_t result;                       /* enum audit_result */
 	uint32_t exception;                   /* AUDIT_RESULT_EXCEPTION: the code */
 	uint64_t latency_us;                  /* decision: time to decide; result: request to answer */
+	uint64_t anomalies;                   /* AUDIT_RESULT: anomaly bits of `proto` found in the device's
+					       * answer (AUDIT_RESULT_BAD_ANSWER); 0 = none */
 	uint8_t proto;                        /* enum bms_proto, for events without a req (conn_*) */
 };
 

@@ -41,6 +41,7 @@ static const char *const result_names[AUDIT_RESULT_COUNT] = {
 	[AUDIT_RESULT_TIMEOUT] = "timeout",
 	[AUDIT_RESULT_DEVICE_DOWN] = "device_down",
 	[AUDIT_RESULT_NOT_FORWARDED] = "not_forwarded",
+	[AUDIT_RESULT_BAD_ANSWER] = "bad_answer",
 };
 
 const char *audit_kind_name(enum audit_kind k)
@@ -262,6 +263,26 @@ static void put_target(struct audit_buf *b, const struct bms_request *req, const
 	audit_buf_lit(b, "}");
 }
 
+/* ,"anomalies":["name",...]: the bits of one protocol's anomaly set, by name. */
+static void put_anomalies(struct audit_buf *b, unsigned proto, uint64_t anomalies)
+{
+	audit_buf_lit(b, ",\"anomalies\":[");
+	int first = 1;
+	for (unsigned bit = 0; bit < 64; bit++) {
+		if (!(anomalies & (1ull << bit)))
+			continue;
+		const char *name = bms_anomaly_name((enum bms_proto)proto, bit);
+		if (!first)
+			audit_buf_lit(b, ",");
+		first = 0;
+		if (name)
+			audit_buf_json_str(b, name);
+		else
+			audit_buf_printf(b, "\"bit%u\"", bit);
+	}
+	audit_buf_lit(b, "]");
+}
+
 static void put_request(struct audit_buf *b, const struct bms_request *req)
 {
 	if (req->proto == BMS_PROTO_MODBUS) {
@@ -298,23 +319,8 @@ static void put_request(struct audit_buf *b, const struct bms_request *req)
 	}
 	if (req->ntargets > BMS_MAX_TARGETS)
 		audit_buf_kv_u64(b, ",\"targets_total\":", req->ntargets);
-	if (req->anomalies) {
-		audit_buf_lit(b, ",\"anomalies\":[");
-		int first = 1;
-		for (unsigned bit = 0; bit < 64; bit++) {
-			if (!(req->anomalies & (1ull << bit)))
-				continue;
-			const char *name = bms_anomaly_name((enum bms_proto)req->proto, bit);
-			if (!first)
-				audit_buf_lit(b, ",");
-			first = 0;
-			if (name)
-				audit_buf_json_str(b, name);
-			else
-				audit_buf_printf(b, "\"bit%u\"", bit);
-		}
-		audit_buf_lit(b, "]");
-	}
+	if (req->anomalies)
+		put_anomalies(b, req->proto, req->anomalies);
 }
 
 static const char *proto_name(unsigned p)
@@ -386,6 +392,9 @@ int audit_format_body(const struct audit_event *ev, const char *node, int64_t ti
 		if (ev->result == AUDIT_RESULT_EXCEPTION)
 			audit_buf_kv_u64(b, ",\"exception\":", ev->exception);
 	}
+	/* what was wrong with a device's answer; a result has no request of its own to carry it */
+	if (ev->kind == AUDIT_RESULT && ev->anomalies && !ev->req)
+		put_anomalies(b, proto, ev->anomalies);
 	if (ev->kind == AUDIT_DECISION || ev->kind == AUDIT_MALFORMED || ev->kind == AUDIT_RESULT)
 		audit_buf_kv_u64(b, ",\"latency_us\":", ev->latency_us);
 	if (ev->detail) {

@@ -1105,6 +1105,483 @@ void modbus_pair_response(const struct bms_request *req, struct bms_request *rsp
 	}
 }
 
+/* --- checking a device's answer against the request the guard forwarded ---
+ *
+ * The guard keeps the request ADU it forwarded and checks the device's answer ADU against it
+ * before the client sees it; nothing is decoded into a request model (two of those are 4 KiB
+ * of stack per answer). Offsets from the function code byte (off:size); q = the request.
+ * fc       answer                                    checked against the request
+ * any      MBAP tid 0:2, proto 2:2 (0), length 4:2,  tid, unit = q's; length = frame - 6
+ *          unit 6:1, function code 7:1               function code = q's, or q's | 0x80
+ * fc|0x80  exception code 1:1, nothing after         code 01..08, 0A, 0B
+ * 1, 2     bc 1:1, bits 2:bc                         bc = ceil(q qty / 8) = bytes after bc
+ * 3, 4     bc 1:1, registers 2:bc                    bc = 2 x q qty = bytes after bc
+ * 5, 6     addr 1:2, value 3:2                       PDU = q's PDU
+ * 7        output data 1:1                           length
+ * 8        sub 1:2, data 3:n                         sub = q's; 00, 01, 03, 0A, 14: PDU = q's PDU;
+ *                                                    02, 0B..12: one 2-byte value; 04: no answer
+ * 11       status 1:2 (0/FFFF), event count 3:2      length, status
+ * 12       bc 1:1 (6..70), status 2:2, counts, log   bc = bytes after bc, status
+ * 15, 16   addr 1:2, qty 3:2                         addr, qty = q's
+ * 17       bc 1:1 (>= 1), server id, run indicator   bc = bytes after bc
+ * 20       bc 1:1, n x {len 1, ref 1 (6), data}      bc = bytes after bc; n = q's sub-requests;
+ *                                                    len = 1 + 2 x that sub-request's length
+ * 21, 22   echo                                      PDU = q's PDU
+ * 23       bc 1:1, registers 2:bc                    bc = 2 x q read qty = bytes after bc
+ * 24       bc 1:2, FIFO count 3:2 (<= 31), 5:2xcount bc = bytes after bc = 2 + 2 x count
+ * 43       MEI 1:1; 14: code 2:1, conformity 3:1,    MEI = q's; 14: code = q's, conformity,
+ *          more 4:1, next 5:1, n 6:1, objects        more follows, n objects fill the PDU
+ * other    opaque data                               tid, unit, function code only
+ */
+
+/* Checker state: the answer PDU after its function code, and the request's. */
+struct actx {
+	struct bms_cursor c;  /* answer bytes after the function code */
+	struct bms_cursor q;  /* request bytes after the function code (never advanced) */
+	uint64_t an;
+	struct modbus_answer_fault *f;
+};
+
+/* Flags `bit`, keeps the first fault for the message; returns -1. */
+static int afail(struct actx *a, enum modbus_anomaly bit, const char *field, uint32_t got, bool has_want,
+		 uint32_t want)
+{
+	a->an |= 1ull << bit;
+	if (a->f->field == NULL) {
+		a->f->field = field;
+		a->f->got = got;
+		a->f->want = want;
+		a->f->has_want = has_want;
+	}
+	return -1;
+}
+
+/* A request field at PDU offset `off` (from the function code); -1 when the request is too
+ * short to carry it (it cannot be one the guard forwarded). */
+BMS_WUR static int qfield(struct actx *a, size_t off, size_t n, uint32_t *v)
+{
+	struct bms_cursor c = a->q;
+	uint64_t x;
+
+	if (off < 1 || bms_cursor_skip(&c, off - 1) != 0 || bms_cursor_uint_be(&c, n, &x) != 0)
+		return afail(a, MB_AN_DIRECTION_MISMATCH, "request length", (uint32_t)(a->q.len + 1), true,
+			     (uint32_t)(off + n));
+	*v = (uint32_t)x;
+	return 0;
+}
+
+BMS_WUR static int ard8(struct actx *a, const char *field, uint8_t *v)
+{
+	if (bms_cursor_u8(&a->c, v) != 0)
+		return afail(a, MB_AN_PDU_TRUNCATED, field, (uint32_t)a->c.len + 1, false, 0);
+	return 0;
+}
+
+BMS_WUR static int ard16(struct actx *a, const char *field, uint16_t *v)
+{
+	if (bms_cursor_u16be(&a->c, v) != 0)
+		return afail(a, MB_AN_PDU_TRUNCATED, field, (uint32_t)a->c.len + 1, false, 0);
+	return 0;
+}
+
+/* Exactly `n` more bytes: the rest of a fixed-size answer. Lengths quoted are whole PDUs. */
+BMS_WUR static int arest(struct actx *a, size_t n)
+{
+	size_t left = bms_cursor_left(&a->c);
+
+	if (left < n)
+		return afail(a, MB_AN_PDU_TRUNCATED, "PDU length", (uint32_t)a->c.len + 1, true,
+			     (uint32_t)(a->c.off + n + 1));
+	if (left > n)
+		return afail(a, MB_AN_PDU_TRAILING_BYTES, "PDU length", (uint32_t)a->c.len + 1, true,
+			     (uint32_t)(a->c.off + n + 1));
+	return bms_cursor_skip(&a->c, n);
+}
+
+/* The whole answer PDU repeats the request's. */
+BMS_WUR static int aecho(struct actx *a)
+{
+	if (a->c.len != a->q.len)
+		return afail(a, a->c.len < a->q.len ? MB_AN_PDU_TRUNCATED : MB_AN_PDU_TRAILING_BYTES, "PDU length",
+			     (uint32_t)a->c.len + 1, true, (uint32_t)a->q.len + 1);
+	for (size_t i = 0; i < a->c.len; i++)
+		if (a->c.buf[i] != a->q.buf[i])
+			return afail(a, MB_AN_RESPONSE_ECHO_MISMATCH, "echoed byte", a->c.buf[i], true, a->q.buf[i]);
+	return bms_cursor_skip(&a->c, a->c.len);
+}
+
+/* A byte count of `size` bytes that must describe the rest of the PDU and, when `want` is
+ * not UINT32_MAX, equal `want` (what the request's quantity implies). Both are checked and
+ * flagged: a count that fits neither is reported as both. */
+BMS_WUR static int abc(struct actx *a, size_t size, uint32_t want, uint32_t *bc)
+{
+	uint64_t v;
+	int rc = 0;
+
+	if (bms_cursor_uint_be(&a->c, size, &v) != 0)
+		return afail(a, MB_AN_PDU_TRUNCATED, "PDU length", (uint32_t)a->c.len + 1, true,
+			     (uint32_t)(1 + size + (want != UINT32_MAX ? want : 0)));
+	*bc = (uint32_t)v;
+	if (want != UINT32_MAX && *bc != want)
+		rc = afail(a, MB_AN_RESPONSE_COUNT_MISMATCH, "byte count", *bc, true, want);
+	if (*bc != bms_cursor_left(&a->c))
+		rc = afail(a, MB_AN_BYTE_COUNT_MISMATCH, "byte count", *bc, true, (uint32_t)bms_cursor_left(&a->c));
+	return rc;
+}
+
+/* FC 1-4 and 23: a byte count and the data it counts. */
+BMS_WUR static int ans_read(struct actx *a, uint8_t fc)
+{
+	uint32_t qty, want, bc;
+	const uint8_t *data;
+
+	if (qfield(a, 3, 2, &qty))
+		return -1;
+	/* Spec 6.1/6.2: "Byte count 1 Byte N*", "N = Quantity of Outputs / 8, if the remainder is
+	 * different of 0 => N = N+1"; "The Byte Count field specifies the quantity of complete
+	 * bytes of data". 6.3/6.4: "Byte count 1 Byte 2 x N*", "N = Quantity of Registers".
+	 * 6.17: "Byte Count 1 Byte 2 x N*", "N = Quantity to Read". */
+	want = fc <= 2 ? (qty + 7u) / 8u : 2u * qty;
+	if (abc(a, 1, want, &bc) || bms_cursor_bytes(&a->c, bc, &data) != 0)
+		return -1;
+	/* 6.1: "If the returned output quantity is not a multiple of eight, the remaining bits in
+	 * the final data byte will be padded with zeros (toward the high order end of the byte)."
+	 * Harmless when not: notable only. */
+	if (fc <= 2 && qty % 8 != 0 && (data[bc - 1] >> (qty % 8)) != 0)
+		a->an |= 1ull << MB_AN_NONZERO_PADDING;
+	return 0;
+}
+
+/* FC 15, 16: "The normal response returns the function code, starting address, and quantity
+ * of coils forced" (6.11) / "quantity of registers written" (6.12). */
+BMS_WUR static int ans_write_multiple(struct actx *a)
+{
+	uint32_t qaddr, qqty;
+	uint16_t addr, qty;
+
+	if (qfield(a, 1, 2, &qaddr) || qfield(a, 3, 2, &qqty))
+		return -1;
+	if (ard16(a, "starting address", &addr) || ard16(a, "quantity", &qty))
+		return -1;
+	if (addr != qaddr)
+		return afail(a, MB_AN_RESPONSE_ECHO_MISMATCH, "starting address", addr, true, qaddr);
+	if (qty != qqty)
+		return afail(a, MB_AN_RESPONSE_ECHO_MISMATCH, "quantity", qty, true, qqty);
+	return arest(a, 0);
+}
+
+/* FC 8, spec 6.8.1. */
+BMS_WUR static int ans_diagnostics(struct actx *a)
+{
+	uint32_t qsub;
+	uint16_t sub;
+
+	if (qfield(a, 1, 2, &qsub))
+		return -1;
+	switch (qsub) {
+	case 0x00: case 0x01: case 0x03: case 0x0A: case 0x14:
+		/* 00: "The data passed in the request data field is to be returned (looped back) in
+		 * the response. The entire response message should be identical to the request."
+		 * 01, 03, 0A, 14: response "Data Field ... Echo Request Data". */
+		return aecho(a);
+	case 0x04:
+		/* "Force Listen Only Mode ... No response is returned." */
+		return afail(a, MB_AN_UNEXPECTED_RESPONSE, "answer to sub-function", 4, false, 0);
+	default:
+		break;
+	}
+	/* Every response repeats the sub-function: "Sub-function 2 Bytes". */
+	if (ard16(a, "sub-function", &sub))
+		return -1;
+	if (sub != qsub)
+		return afail(a, MB_AN_RESPONSE_ECHO_MISMATCH, "sub-function", sub, true, qsub);
+	/* Register and counter reads: response "Data Field ... Diagnostic Register Contents" /
+	 * "... Count": one 16-bit value. Reserved sub-functions: opaque. */
+	if (qsub == 0x02 || (qsub >= 0x0B && qsub <= 0x12))
+		return arest(a, 2);
+	return bms_cursor_skip(&a->c, bms_cursor_left(&a->c));
+}
+
+/* FC 11 and 12: spec 6.9 "The status word will be all ones (FF FF hex) if a previously-issued
+ * program command is still being processed ... Otherwise, the status word will be all zeros." */
+BMS_WUR static int ans_status(struct actx *a)
+{
+	uint16_t status;
+
+	if (ard16(a, "status", &status))
+		return -1;
+	if (status != 0x0000 && status != 0xFFFF)
+		return afail(a, MB_AN_BAD_STATUS_VALUE, "status", status, false, 0);
+	return 0;
+}
+
+BMS_WUR static int ans_comm_event_log(struct actx *a)
+{
+	uint32_t bc;
+
+	if (abc(a, 1, UINT32_MAX, &bc))
+		return -1;
+	/* Spec 6.10: "Byte Count 1 Byte N", status, event count and message count (6 bytes),
+	 * "Events (N-6) x 1 Byte", of "0-64 events". */
+	if (bc < 6 || bc > 70)
+		return afail(a, MB_AN_BAD_BYTE_COUNT, "byte count", bc, false, 0);
+	return ans_status(a) == 0 ? bms_cursor_skip(&a->c, bc - 2u) : -1;
+}
+
+/* FC 17, spec 6.13: "Byte Count 1 Byte", "Server ID device specific", "Run Indicator Status
+ * 1 Byte": at least the run indicator. */
+BMS_WUR static int ans_report_server_id(struct actx *a)
+{
+	uint32_t bc;
+
+	if (abc(a, 1, UINT32_MAX, &bc))
+		return -1;
+	if (bc < 1)
+		return afail(a, MB_AN_BAD_BYTE_COUNT, "byte count", bc, false, 0);
+	return bms_cursor_skip(&a->c, bc);
+}
+
+/* FC 20, spec 6.14: response "Resp. data Length 1 Byte", then for each sub-request "File
+ * Resp. length 1 Byte", "Reference Type 1 Byte 6", "Record Data N x 2 Bytes", in the order
+ * of the sub-requests. */
+BMS_WUR static int ans_read_file(struct actx *a)
+{
+	uint32_t qbc, bc, n;
+
+	if (qfield(a, 1, 1, &qbc) || abc(a, 1, UINT32_MAX, &bc))
+		return -1;
+	n = qbc / 7u; /* "Sub-Req. x, Reference Type ... File Number ... Record Number ... Record Length" */
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t qlen;
+		uint8_t len, ref;
+
+		if (qfield(a, 2 + 7 * i + 5, 2, &qlen))
+			return -1;
+		if (bms_cursor_left(&a->c) == 0)
+			return afail(a, MB_AN_RESPONSE_COUNT_MISMATCH, "sub-responses", i, true, n);
+		if (ard8(a, "file response length", &len))
+			return -1;
+		/* The file response length counts the reference type and the N x 2 data bytes. */
+		if (len != 1u + 2u * qlen)
+			return afail(a, MB_AN_RESPONSE_COUNT_MISMATCH, "file response length", len, true, 1u + 2u * qlen);
+		if (len > bms_cursor_left(&a->c))
+			return afail(a, MB_AN_BYTE_COUNT_MISMATCH, "file response length", len, true,
+				     (uint32_t)bms_cursor_left(&a->c));
+		if (ard8(a, "reference type", &ref))
+			return -1;
+		if (ref != 6)
+			return afail(a, MB_AN_BAD_REFERENCE_TYPE, "reference type", ref, true, 6);
+		if (bms_cursor_skip(&a->c, len - 1u) != 0)
+			return -1; /* len <= left was checked */
+	}
+	if (bms_cursor_left(&a->c) != 0)
+		return afail(a, MB_AN_RESPONSE_COUNT_MISMATCH, "bytes after the last sub-response",
+			     (uint32_t)bms_cursor_left(&a->c), true, 0);
+	return 0;
+}
+
+/* FC 24, spec 6.18: "Byte Count 2 Bytes", "FIFO Count 2 Bytes ≤ 31", "FIFO Value Register
+ * N* x 2 Bytes"; the byte count covers the FIFO count and the values. */
+BMS_WUR static int ans_read_fifo(struct actx *a)
+{
+	uint32_t bc;
+	uint16_t count;
+
+	if (abc(a, 2, UINT32_MAX, &bc) || ard16(a, "FIFO count", &count))
+		return -1;
+	if (count > 31)
+		return afail(a, MB_AN_BAD_FIFO_COUNT, "FIFO count", count, false, 0);
+	if (bc != 2u + 2u * count)
+		return afail(a, MB_AN_BYTE_COUNT_QUANTITY_MISMATCH, "byte count", bc, true, 2u + 2u * count);
+	return bms_cursor_skip(&a->c, 2u * count);
+}
+
+/* FC 43, spec 6.19-6.21. */
+BMS_WUR static int ans_mei(struct actx *a)
+{
+	uint32_t qmei, qcode;
+	uint8_t mei, code, conf, more, next, n;
+
+	if (qfield(a, 1, 1, &qmei) || ard8(a, "MEI type", &mei))
+		return -1;
+	/* Response "MEI Type 1 Byte": the request's. */
+	if (mei != qmei)
+		return afail(a, MB_AN_RESPONSE_ECHO_MISMATCH, "MEI type", mei, true, qmei);
+	if (mei != 14) /* 13 CANopen General Reference and reserved types: device-specific data */
+		return bms_cursor_skip(&a->c, bms_cursor_left(&a->c));
+	if (qfield(a, 2, 1, &qcode))
+		return -1;
+	if (ard8(a, "read device id code", &code) || ard8(a, "conformity level", &conf) ||
+	    ard8(a, "more follows", &more) || ard8(a, "next object id", &next) ||
+	    ard8(a, "number of objects", &n))
+		return -1;
+	/* 6.21 response: "Read Device ID code 1 Byte 01 / 02 / 03 / 04", the request's. */
+	if (code != qcode)
+		return afail(a, MB_AN_RESPONSE_ECHO_MISMATCH, "read device id code", code, true, qcode);
+	/* "Conformity level 1 Byte": 0x01, 0x02, 0x03, 0x81, 0x82, 0x83. */
+	if ((conf & 0x7F) < 1 || (conf & 0x7F) > 3)
+		return afail(a, MB_AN_BAD_CONFORMITY_LEVEL, "conformity level", conf, false, 0);
+	/* "More Follows 1 Byte 00 / FF"; "In case of ReadDevId code = 04 (individual access) this
+	 * field must be set to 00". */
+	if ((more != 0x00 && more != 0xFF) || (code == 4 && more != 0x00))
+		return afail(a, MB_AN_BAD_MORE_FOLLOWS, "more follows", more, false, 0);
+	/* "Number of objects 1 Byte", then per object "Object ID 1 Byte", "Object length 1 Byte",
+	 * "Object Value Object length": the list fills the rest of the PDU exactly. */
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t id, len;
+
+		if (bms_cursor_u8(&a->c, &id) != 0 || bms_cursor_u8(&a->c, &len) != 0 ||
+		    bms_cursor_skip(&a->c, len) != 0)
+			return afail(a, MB_AN_OBJECT_LIST_MISMATCH, "objects present", i, true, n);
+	}
+	if (bms_cursor_left(&a->c) != 0)
+		return afail(a, MB_AN_OBJECT_LIST_MISMATCH, "bytes after the last object",
+			     (uint32_t)bms_cursor_left(&a->c), true, 0);
+	return 0;
+}
+
+/* The answer PDU after a normal (not exception) function code. */
+BMS_WUR static int ans_pdu(struct actx *a, uint8_t fc)
+{
+	switch (fc) {
+	case 1: case 2: case 3: case 4: case 23:
+		return ans_read(a, fc);
+	case 5: case 6: case 21: case 22:
+		/* 6.5: "The normal response is an echo of the request, returned after the coil state
+		 * has been written." 6.6: "... after the register contents have been written."
+		 * 6.15: "The normal response is an echo of the request." 6.16: "The normal response
+		 * is an echo of the request. The response is returned after the register has been
+		 * written." */
+		return aecho(a);
+	case 7:
+		/* 6.7: "Output Data 1 Byte 0x00 to 0xFF". */
+		return arest(a, 1);
+	case 8:
+		return ans_diagnostics(a);
+	case 11:
+		/* 6.9: "Status 2 Bytes 0x0000 to 0xFFFF", "Event Count 2 Bytes 0x0000 to 0xFFFF". */
+		if (bms_cursor_left(&a->c) != 4)
+			return arest(a, 4);
+		return ans_status(a) == 0 ? bms_cursor_skip(&a->c, 2) : -1;
+	case 12:
+		return ans_comm_event_log(a);
+	case 15: case 16:
+		return ans_write_multiple(a);
+	case 17:
+		return ans_report_server_id(a);
+	case 20:
+		return ans_read_file(a);
+	case 24:
+		return ans_read_fifo(a);
+	case 43:
+		return ans_mei(a);
+	default:
+		/* User-defined, reserved and unassigned codes: what they carry is the device's. */
+		return bms_cursor_skip(&a->c, bms_cursor_left(&a->c));
+	}
+}
+
+/* Exception codes, spec 7 "MODBUS Exception Codes": 01 ILLEGAL FUNCTION, 02 ILLEGAL DATA
+ * ADDRESS, 03 ILLEGAL DATA VALUE, 04 SERVER DEVICE FAILURE, 05 ACKNOWLEDGE, 06 SERVER DEVICE
+ * BUSY, 08 MEMORY PARITY ERROR, 0A GATEWAY PATH UNAVAILABLE, 0B GATEWAY TARGET DEVICE FAILED
+ * TO RESPOND. 07 NEGATIVE ACKNOWLEDGE is Modicon PI-MBUS-300's, dropped from V1.1b3 but
+ * still defined by libmodbus and pymodbus and sent by older devices: accepted. */
+static bool exception_defined(uint8_t code)
+{
+	return (code >= 0x01 && code <= 0x08) || code == 0x0A || code == 0x0B;
+}
+
+enum bms_parse_result modbus_check_answer(const uint8_t *req, size_t req_len, const uint8_t *ans, size_t ans_len,
+					  uint64_t *anomalies, struct modbus_answer_fault *fault)
+{
+	struct modbus_answer_fault scratch;
+	struct bms_cursor qc, rc;
+	struct actx a;
+	uint16_t qtid, qproto, qlength, tid, proto, length;
+	uint8_t qunit, qfc, unit, fc;
+
+	memset(&a, 0, sizeof(a));
+	a.f = fault ? fault : &scratch;
+	memset(a.f, 0, sizeof(*a.f));
+
+	/* The request: a whole ADU of a normal function code, as the guard forwarded it. */
+	bms_cursor_init(&qc, req, req_len);
+	if (bms_cursor_u16be(&qc, &qtid) != 0 || bms_cursor_u16be(&qc, &qproto) != 0 ||
+	    bms_cursor_u16be(&qc, &qlength) != 0 || bms_cursor_u8(&qc, &qunit) != 0 ||
+	    bms_cursor_u8(&qc, &qfc) != 0 || qproto != 0 || req_len != 6u + qlength || qfc == 0 || qfc >= 0x80) {
+		(void)afail(&a, MB_AN_DIRECTION_MISMATCH, "request length", (uint32_t)req_len, false, 0);
+		goto done;
+	}
+	if (bms_cursor_sub(&qc, bms_cursor_left(&qc), &a.q) != 0)
+		goto done;
+
+	/* The answer's MBAP header. TCP guide 3.1.3: "Protocol Identifier ... 0 = MODBUS protocol";
+	 * "Length ... Number of following bytes" (unit id + PDU; spec 4.1: a PDU of at most 253
+	 * bytes, at least its function code). */
+	bms_cursor_init(&rc, ans, ans_len);
+	if (bms_cursor_u16be(&rc, &tid) != 0 || bms_cursor_u16be(&rc, &proto) != 0 ||
+	    bms_cursor_u16be(&rc, &length) != 0 || bms_cursor_u8(&rc, &unit) != 0) {
+		(void)afail(&a, MB_AN_TRUNCATED_HEADER, "ADU length", (uint32_t)ans_len, true, MODBUS_MIN_ADU);
+		goto done;
+	}
+	if (proto != 0) {
+		(void)afail(&a, MB_AN_BAD_PROTOCOL_ID, "protocol id", proto, true, 0);
+		goto done;
+	}
+	if (length < 2 || length > MAX_PDU + 1) {
+		(void)afail(&a, MB_AN_BAD_LENGTH, "MBAP length", length, false, 0);
+		goto done;
+	}
+	if (ans_len != 6u + length) {
+		(void)afail(&a, MB_AN_LENGTH_MISMATCH, "MBAP length", length, true, (uint32_t)(ans_len - 6));
+		goto done;
+	}
+	/* TCP guide 3.1.3: the transaction identifier and the unit identifier are "Recopied by the
+	 * server from the received request". */
+	if (tid != qtid) {
+		(void)afail(&a, MB_AN_RESPONSE_TID_MISMATCH, "transaction id", tid, true, qtid);
+		goto done;
+	}
+	if (unit != qunit) {
+		(void)afail(&a, MB_AN_RESPONSE_UNIT_MISMATCH, "unit id", unit, true, qunit);
+		goto done;
+	}
+	if (bms_cursor_u8(&rc, &fc) != 0 || bms_cursor_sub(&rc, bms_cursor_left(&rc), &a.c) != 0)
+		goto done; /* length >= 2 was checked: the function code is there */
+	/* Spec 4.2: "the server ... returns ... the original function code" in a normal response
+	 * and, spec 7, in an exception response "the server sets the MSB of the function code
+	 * to 1. This makes the function code value in an exception response exactly 80
+	 * hexadecimal higher than the value would be for a normal response." */
+	if ((fc & 0x7F) != qfc) {
+		(void)afail(&a, MB_AN_RESPONSE_FC_MISMATCH, "function code", fc, true, qfc);
+		goto done;
+	}
+	if (fc & 0x80) {
+		uint8_t code;
+
+		/* Spec 7: "Exception Function Code 1 Byte", "Exception Code 1 Byte": nothing more. */
+		if (ard8(&a, "exception code", &code) || arest(&a, 0))
+			goto done;
+		if (!exception_defined(code))
+			(void)afail(&a, MB_AN_UNKNOWN_EXCEPTION_CODE, "exception code", code, false, 0);
+		goto done;
+	}
+	if (ans_pdu(&a, fc) != 0) {
+		/* every failing path flags why; one that did not must not pass as consistent */
+		if ((a.an & MODBUS_ANSWER_BAD_MASK) == 0)
+			(void)afail(&a, MB_AN_PDU_TRUNCATED, "PDU length", (uint32_t)a.c.len + 1, false, 0);
+		goto done;
+	}
+	/* Every checker above consumes the PDU or fails; a PDU longer than the function implies
+	 * is flagged where that is known, and here for any path that stopped short. */
+	if (bms_cursor_left(&a.c) != 0)
+		(void)afail(&a, MB_AN_PDU_TRAILING_BYTES, "PDU length", (uint32_t)a.c.len + 1, true,
+			    (uint32_t)a.c.off + 1);
+done:
+	*anomalies = a.an;
+	return (a.an & MODBUS_ANSWER_BAD_MASK) ? BMS_MALFORMED : BMS_OK;
+}
+
 size_t modbus_encode_exception(uint16_t tid, uint8_t unit, uint8_t fc, uint8_t code, uint8_t out[static 9])
 {
 	out[0] = (uint8_t)(tid >> 8);

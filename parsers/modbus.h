@@ -55,14 +55,15 @@ enum modbus_anomaly {
 	MB_AN_RESPONSE_COUNT_MISMATCH = 27,
 	MB_AN_RESPONSE_ECHO_MISMATCH = 28,
 	MB_AN_RESPONSE_TID_MISMATCH = 29,
-	MB_AN_DIRECTION_MISMATCH = 30,   /* check_response given something other than request, response */
+	MB_AN_DIRECTION_MISMATCH = 30,   /* check_response given something other than request, response;
+					  * check_answer given a request that cannot be one */
 	/* notable, not malformed */
 	MB_AN_UNASSIGNED_FUNCTION = 32,  /* a public code the specification does not assign */
 	MB_AN_USER_DEFINED_FUNCTION = 33, /* 65..72, 100..110 */
 	MB_AN_RESERVED_FUNCTION = 34,    /* 9, 10, 13, 14, 41, 42, 90, 91, 125..127 (legacy/vendor) */
 	MB_AN_RESERVED_DIAG_SUBFUNCTION = 35,
 	MB_AN_RESERVED_MEI_TYPE = 36,    /* FC 43 MEI type other than 13, 14 */
-	MB_AN_UNKNOWN_EXCEPTION_CODE = 37, /* exception code not defined by V1.1b3 */
+	MB_AN_UNKNOWN_EXCEPTION_CODE = 37, /* exception code not defined by V1.1b3 (check_answer: nor 07) */
 	MB_AN_BROADCAST_UNIT = 38,       /* request to unit 0 (broadcast behind a gateway) */
 	MB_AN_NONZERO_PADDING = 39,      /* unused high bits of the last coil byte set */
 	MB_AN_TOO_MANY_TARGETS = 40,     /* more ranges than BMS_MAX_TARGETS */
@@ -99,6 +100,33 @@ BMS_WUR enum bms_parse_result modbus_decode(const uint8_t *adu, size_t len, enum
 BMS_WUR enum bms_parse_result modbus_check_response(const struct bms_request *req,
 						    const struct bms_request *rsp,
 						    uint64_t *anomalies);
+
+/* Anomaly bits that make modbus_check_answer say an answer is not one to its request: the
+ * malformed ones, and two notable ones that are merely notable in a capture but mean, for a
+ * gateway that relays the answer, that the device said something no correct device says. */
+#define MODBUS_ANSWER_BAD_MASK                                                                  \
+	(MODBUS_MALFORMED_MASK | 1ull << MB_AN_UNKNOWN_EXCEPTION_CODE | 1ull << MB_AN_UNEXPECTED_RESPONSE)
+
+/* The first inconsistent field modbus_check_answer found, for a message that quotes it. */
+struct modbus_answer_fault {
+	const char *field; /* static text ("byte count", "function code", ...); NULL when consistent */
+	uint32_t got;      /* the value in the answer (a length: the bytes there are) */
+	uint32_t want;     /* the value the request implies, when has_want */
+	bool has_want;
+};
+
+/* Check a device's answer ADU against the request ADU it answers (both whole frames as
+ * modbus_frame cut them; the request one the guard decoded OK and forwarded), without
+ * decoding either into a request model: same transaction, unit and function (or its
+ * exception with one code byte in the defined set); the MBAP length matches the frame;
+ * byte counts match both the bytes that follow and the quantity requested; writes and
+ * echoing FC 8 sub-functions echo the request; FC 20/24/43 answers are consistent with
+ * their own counts. Opaque function codes are checked only for transaction, unit, code.
+ * OK, or MALFORMED when any MODBUS_ANSWER_BAD_MASK bit is set in *anomalies (notable
+ * bits such as nonzero_padding may come with OK). `fault` may be NULL. Pure. */
+BMS_WUR enum bms_parse_result modbus_check_answer(const uint8_t *req, size_t req_len, const uint8_t *ans,
+						  size_t ans_len, uint64_t *anomalies,
+						  struct modbus_answer_fault *fault);
 
 /* Fill the address range of a read response's targets from its request (the
  * response PDU carries only data): FC 1-4, 23 get start/count of the read

@@ -61,6 +61,7 @@ static const struct keyword top_words[] = {
 static const struct keyword device_words[] = {
 	{ "address", G },	 { "units", G },	       { "connections", G },	{ "max-in-flight", G },
 	{ "connect-timeout", G }, { "response-timeout", G }, { "connect-delay", G }, { "backoff", G },
+	{ "answers", G },
 	{ NULL, 0 },
 };
 static const struct keyword audit_words[] = {
@@ -681,6 +682,15 @@ static void statement_device(struct parser *p, char **w, int n)
 		(void)parse_duration(p, kw, a[0], &d->connect_delay_ms);
 	else if (strcmp(kw, "backoff") == 0)
 		(void)parse_duration(p, kw, a[0], &d->backoff_max_ms);
+	else if (strcmp(kw, "answers") == 0) {
+		/* what the guard does with an answer that does not fit its request (upstream.c) */
+		if (strcmp(a[0], "check") == 0)
+			d->answers_pass = false;
+		else if (strcmp(a[0], "pass") == 0)
+			d->answers_pass = true;
+		else
+			perr(p, "answers: '%s' is neither check nor pass", a[0]);
+	}
 }
 
 static void statement_audit(struct parser *p, char **w, int n)

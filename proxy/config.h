@@ -65,6 +65,8 @@ struct proxy_device {
 	unsigned response_timeout_ms;
 	unsigned connect_delay_ms; /* wait after connecting before the first request */
 	unsigned backoff_max_ms;   /* reconnect back-off ceiling */
+	bool answers_pass;         /* `answers pass`: relay an answer that fails the check (still audited);
+				    * the default `answers check` replaces it with exception 0B */
 	unsigned line;
 	unsigned addr_line;        /* the `address` line, for the check against the policy's devices */
 };

@@ -517,6 +517,8 @@ void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t resu
 		.result = result,
 		.exception = exception,
 		.latency_us = mono_us() - r->start_us,
+		.anomalies = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_anomalies : 0,
+		.detail = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_detail : NULL,
 	};
 	audit_event(g, &ev);
 done:

@@ -46,7 +46,10 @@ struct greq {
 	struct gdevice *dev;      /* borrowed */
 	struct proxy_tx *tx;      /* borrowed: the slot on the device connection while SENT */
 	uint16_t len;
-	uint8_t adu[MODBUS_MAX_ADU];
+	uint8_t adu[MODBUS_MAX_ADU];  /* the request as forwarded (upstream.c checks the answer against it) */
+	/* AUDIT_RESULT_BAD_ANSWER only: what was wrong with the device's answer, for its result record */
+	uint64_t answer_anomalies;
+	char answer_detail[96];
 };
 
 struct gsession {

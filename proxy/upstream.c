@@ -13,6 +13,7 @@
  * completions releases many at once) are gathered and written with one write()
  * when the iteration's I/O is done (the check phase), not one write() each.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,6 +184,35 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = sizeof(c->in) - c->in_len;
 }
 
+/* The device's answer against the request it answers (modbus_check_answer: function, unit,
+ * byte counts against the quantity and the MBAP length, echoes, exception codes). A bad one
+ * completes the request as bad_answer, with what was wrong in its result record, and the
+ * client gets exception 0B (the device gave no usable answer) or, with `answers pass`, the
+ * answer as the device sent it. True when the answer is good and still to be relayed. */
+static bool answer_fits(struct upconn *c, struct greq *r, uint8_t *adu, size_t flen)
+{
+	struct modbus_answer_fault why;
+	uint64_t an = 0;
+
+	if (modbus_check_answer(r->adu, r->len, adu, flen, &an, &why) == BMS_OK)
+		return true;
+	bool pass = c->dev->conf->answers_pass;
+	char want[24] = "";
+	if (why.has_want)
+		snprintf(want, sizeof(want), ", want %u", why.want);
+	snprintf(r->answer_detail, sizeof(r->answer_detail), "function %u answer: %s %u%s; %s", r->fc,
+		 why.field ? why.field : "answer", why.got, want, pass ? "passed on" : "answered 0B");
+	r->answer_anomalies = an;
+	proxy_log_warn("device %s: %s", c->dev->conf->name, r->answer_detail);
+	if (pass) {
+		proxy_mbap_set_tid(adu, r->orig_tid);
+		guard_complete(r, adu, flen, AUDIT_RESULT_BAD_ANSWER, 0);
+	} else {
+		guard_complete(r, NULL, 0, AUDIT_RESULT_BAD_ANSWER, PROXY_EXC_TARGET_NO_RESPONSE);
+	}
+	return false;
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct upconn *c = st->data;
@@ -220,12 +250,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		if (!r)
 			continue; /* late answer to a timed-out or abandoned request */
 		r->tx = NULL;
-		if ((adu[7] & 0x7f) != r->fc || adu[6] != r->unit) {
-			proxy_log_warn("device %s: answer with function %u unit %u to a request for function %u unit %u",
-				       c->dev->conf->name, adu[7], adu[6], r->fc, r->unit);
-			guard_complete(r, NULL, 0, AUDIT_RESULT_EXCEPTION, PROXY_EXC_TARGET_NO_RESPONSE);
-			continue;
-		}
+		if (!answer_fits(c, r, adu, flen))
+			continue; /* audited as bad_answer; replaced with 0B, or passed on with `answers pass` */
 		proxy_mbap_set_tid(adu, r->orig_tid);
 		if (adu[7] & 0x80)
 			guard_complete(r, adu, flen, AUDIT_RESULT_EXCEPTION, flen > 8 ? adu[8] : 0);

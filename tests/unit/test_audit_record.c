@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "audit/audit_int.h"
+#include "parsers/modbus.h"
 
 /* Formats ev as a whole record line ({"seq":0,<body>}) and parses it back. */
 static json_t *format_and_parse(const struct audit_event *ev, char *line, size_t cap)
@@ -182,6 +183,34 @@ static void reload_records(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "detail")), "CRL (file changed): denied");
 	json_decref(o);
 	assert_string_equal(audit_kind_name(AUDIT_RELOAD_FAILED), "reload_failed");
+}
+
+/* A bad answer: result bad_answer, the anomalies by name (the proto's), the detail; a result
+ * without anomalies carries no anomalies field. */
+static void bad_answer_result_record(void **state)
+{
+	(void)state;
+	struct audit_event ev = { .kind = AUDIT_RESULT, .proto = BMS_PROTO_MODBUS, .ref = 7,
+				  .result = AUDIT_RESULT_BAD_ANSWER, .latency_us = 900,
+				  .anomalies = 1ull << MB_AN_RESPONSE_COUNT_MISMATCH | 1ull << MB_AN_BYTE_COUNT_MISMATCH,
+				  .detail = "byte count 127, want 2; answered 0B" };
+	char line[4096];
+	json_t *o = format_and_parse(&ev, line, sizeof(line));
+	assert_string_equal(json_string_value(json_object_get(o, "result")), "bad_answer");
+	json_t *an = json_object_get(o, "anomalies");
+	assert_int_equal(json_array_size(an), 2);
+	assert_string_equal(json_string_value(json_array_get(an, 0)), "byte_count_mismatch");
+	assert_string_equal(json_string_value(json_array_get(an, 1)), "response_count_mismatch");
+	assert_string_equal(json_string_value(json_object_get(o, "detail")), "byte count 127, want 2; answered 0B");
+	assert_null(json_object_get(o, "exception"));
+	json_decref(o);
+	ev.result = AUDIT_RESULT_OK;
+	ev.anomalies = 0;
+	ev.detail = NULL;
+	o = format_and_parse(&ev, line, sizeof(line));
+	assert_string_equal(json_string_value(json_object_get(o, "result")), "ok");
+	assert_null(json_object_get(o, "anomalies"));
+	json_decref(o);
 }
 
 /* How one byte among plain ASCII is written (a lone byte >= 0x80 is not UTF-8). */
@@ -369,6 +398,7 @@ int main(void)
 		cmocka_unit_test(modbus_coils_and_mask_write),
 		cmocka_unit_test(ipv6_address_and_result_record),
 		cmocka_unit_test(reload_records),
+		cmocka_unit_test(bad_answer_result_record),
 		cmocka_unit_test(every_byte_at_every_offset_is_escaped),
 		cmocka_unit_test(peer_of_each_record_is_its_own),
 		cmocka_unit_test(buffer_overflow_is_reported),

@@ -429,6 +429,41 @@ static void audit_bad_values_golden(void **state)
 	free(msgs);
 }
 
+/* `answers check|pass` per device: check is the default; anything else is an error. */
+static void device_answers_setting(void **state)
+{
+	(void)state;
+	static const char text[] = "listen tls 127.0.0.1:8802\n"
+				   "certificate g.crt\nkey g.key\nca ca.crt\npolicy p.policy\naudit {\n    file a.jsonl\n    key a.key\n}\n"
+				   "device a {\n    address 127.0.0.1:5020\n    units 1\n}\n"
+				   "device b {\n    address 127.0.0.1:5021\n    units 2\n    answers pass\n}\n"
+				   "device c {\n    address 127.0.0.1:5022\n    units 3\n    answers check\n}\n";
+	char *msgs = NULL;
+	int rc = parse(text, PROXY_GUARD, &msgs);
+	assert_string_equal(msgs, "");
+	assert_int_equal(rc, 0);
+	free(msgs);
+	assert_int_equal(cfg.ndevices, 3);
+	assert_false(cfg.devices[0].answers_pass);
+	assert_true(cfg.devices[1].answers_pass);
+	assert_false(cfg.devices[2].answers_pass);
+
+	static const char bad[] = "listen tls 127.0.0.1:8802\n"
+				  "certificate g.crt\nkey g.key\nca ca.crt\npolicy p.policy\naudit {\n    file a.jsonl\n    key a.key\n}\n"
+				  "device a {\n    address 127.0.0.1:5020\n    answers relay\n"
+				  "    answers pass\n    answer check\n    answers\n}\n"
+				  "answers pass\n";
+	static const char want[] = "t.conf:12: answers: 'relay' is neither check nor pass\n"
+				   "t.conf:13: answers given twice (first at line 12)\n"
+				   "t.conf:14: unknown keyword 'answer' in a device block (did you mean 'answers'?)\n"
+				   "t.conf:15: answers given twice (first at line 12)\n"
+				   "t.conf:17: unknown keyword 'answers' in top level\n";
+	msgs = NULL;
+	assert_int_equal(parse(bad, PROXY_GUARD, &msgs), -1);
+	assert_string_equal(msgs, want);
+	free(msgs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +478,7 @@ int main(void)
 		cmocka_unit_test(shipped_examples_parse),
 		cmocka_unit_test(audit_rotation_and_checkpoints),
 		cmocka_unit_test(audit_bad_values_golden),
+		cmocka_unit_test(device_answers_setting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* tests/unit/test_modbus_libmodbus.c: real peers. A libmodbus client talks to a
  * libmodbus server through a relay in this process that does what the gateway
  * does: cut the TCP streams with modbus_frame, decode every frame, check each
- * response against its request. Each exchange is then compared with what the
+ * response against its request (modbus_check_response on the decoded pair, and
+ * modbus_check_answer on the bytes, as the guard does before it relays an answer). Each exchange is then compared with what the
  * client asked for. Sockets on 127.0.0.1, ports chosen by the kernel. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +33,8 @@ struct seen {
 	struct bms_target t0, t1; /* data pointers cleared */
 	enum bms_parse_result check;  /* responses: modbus_check_response against the last request */
 	uint64_t check_anomalies;
+	enum bms_parse_result answer; /* responses: modbus_check_answer over the two frames' bytes */
+	uint64_t answer_anomalies;
 };
 
 struct relay {
@@ -145,7 +148,7 @@ static void record(struct relay *r, const struct bms_request *q, enum bms_parse_
 
 /* Frames what is buffered; returns -1 when the stream cannot be framed. */
 static int pump(struct relay *r, struct half *h, int out_fd, struct bms_request *last_req, uint8_t *last_frame,
-		bool *have_req)
+		size_t *last_len, bool *have_req)
 {
 	for (;;) {
 		size_t flen = 0;
@@ -161,9 +164,17 @@ static int pump(struct relay *r, struct half *h, int out_fd, struct bms_request 
 		}
 		enum bms_parse_result res = modbus_decode(h->buf, flen, h->dir, &q);
 		record(r, &q, res, last_req, *have_req);
+		/* What the guard does with an answer: check its bytes against the request's. */
+		if (h->dir == BMS_DIR_RESPONSE && r->nlog > 0) {
+			struct seen *s = &r->log[r->nlog - 1];
+			s->answer = *have_req ? modbus_check_answer(last_frame, *last_len, h->buf, flen,
+								     &s->answer_anomalies, NULL)
+					      : BMS_NEED_MORE;
+		}
 		if (h->dir == BMS_DIR_REQUEST && res == BMS_OK) {
 			/* Keep the request and its bytes: it borrows from them. */
 			memcpy(last_frame, h->buf, flen);
+			*last_len = flen;
 			if (modbus_decode(last_frame, flen, BMS_DIR_REQUEST, last_req) != BMS_OK)
 				return -1;
 			*have_req = true;
@@ -181,6 +192,7 @@ static void *relay_main(void *arg)
 	static struct half up = { .dir = BMS_DIR_REQUEST }, down = { .dir = BMS_DIR_RESPONSE };
 	static struct bms_request last_req;
 	static uint8_t last_frame[MODBUS_MAX_ADU];
+	size_t last_len = 0;
 	bool have_req = false;
 	int cfd = accept(r->listen_fd, NULL, NULL);
 	int sfd = cfd >= 0 ? connect_local(r->server_port) : -1;
@@ -198,7 +210,7 @@ static void *relay_main(void *arg)
 			if (n <= 0)
 				goto done;
 			h->have += (size_t)n;
-			if (pump(r, h, i == 0 ? sfd : cfd, &last_req, last_frame, &have_req) != 0)
+			if (pump(r, h, i == 0 ? sfd : cfd, &last_req, last_frame, &last_len, &have_req) != 0)
 				goto done;
 		}
 	}
@@ -233,6 +245,9 @@ static void expect_exchange(const struct relay *r, int *i, uint8_t fc, uint8_t o
 	assert_int_equal(s->fc, exception ? (fc | 0x80) : fc);
 	assert_int_equal(s->exception, exception);
 	assert_int_equal(s->check, BMS_OK);
+	/* The guard's answer check passes every answer libmodbus's server gives. */
+	assert_int_equal(s->answer, BMS_OK);
+	assert_int_equal(s->answer_anomalies, 0);
 	*i += 2;
 }
 

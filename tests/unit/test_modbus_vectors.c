@@ -1,5 +1,5 @@
-/* tests/unit/test_modbus_vectors.c: the Modbus decoder, framer and response
- * check against the byte vectors in tests/vectors/modbus/ (format: docs/modbus.md).
+/* tests/unit/test_modbus_vectors.c: the Modbus decoder, framer, response check and
+ * answer check against the byte vectors in tests/vectors/modbus/ (format: docs/modbus.md).
  * One TAP line per vector and per pair, then coverage, catalogue and framer tests.
  * Run from the repository root (tests/run does). */
 #include <ctype.h>
@@ -48,6 +48,11 @@ static struct vec vecs[MAX_VECS];
 static int nvecs;
 static struct pair pairs[MAX_VECS];
 static int npairs;
+/* answers.txt: its own vectors (bytes only, never decoded as vectors) and its checks */
+static struct vec avecs[MAX_VECS];
+static int navecs;
+static struct pair achecks[MAX_VECS];
+static int nachecks;
 static char load_error[512];
 
 static int hexval(int ch)
@@ -167,7 +172,7 @@ fail:
 	return -1;
 }
 
-static int load_pairs(const char *path)
+static int load_pairs_into(const char *path, struct pair *out, int *nout, bool answers)
 {
 	char line[MAX_LINE], where[300];
 	int lineno = 0;
@@ -189,9 +194,28 @@ static int load_pairs(const char *path)
 			;
 		if (*p == '\0' || *p == '#')
 			continue;
-		if (npairs >= MAX_VECS)
+		if (answers && strncmp(p, "vec ", 4) == 0) {
+			char *colon = strstr(p, " :");
+			struct vec *v = &avecs[navecs];
+			int n;
+			if (navecs >= MAX_VECS || colon == NULL)
+				goto bad;
+			*colon = '\0';
+			memset(v, 0, sizeof(*v));
+			if (sscanf(p + 4, "%63s", v->name) != 1)
+				goto bad;
+			v->line = lineno;
+			v->dir = BMS_DIR_RESPONSE;
+			n = parse_hex(colon + 2, v->bytes, sizeof(v->bytes));
+			if (n < 0)
+				goto bad;
+			v->len = (size_t)n;
+			navecs++;
+			continue;
+		}
+		if (*nout >= MAX_VECS)
 			goto bad;
-		q = &pairs[npairs];
+		q = &out[*nout];
 		memset(q, 0, sizeof(*q));
 		q->line = lineno;
 		if (sscanf(p, "%63s %63s %63s %15s %n", q->name, q->req, q->rsp, res, &used) != 4)
@@ -204,7 +228,7 @@ static int load_pairs(const char *path)
 			goto bad;
 		if (parse_keys(p + used, q->key, q->val, &q->nkeys, where) != 0)
 			goto fail;
-		npairs++;
+		(*nout)++;
 	}
 	fclose(f);
 	return 0;
@@ -220,7 +244,44 @@ static const struct vec *find_vec(const char *name)
 	for (int i = 0; i < nvecs; i++)
 		if (strcmp(vecs[i].name, name) == 0)
 			return &vecs[i];
+	for (int i = 0; i < navecs; i++)
+		if (strcmp(avecs[i].name, name) == 0)
+			return &avecs[i];
 	return NULL;
+}
+
+static const char *pair_key(const struct pair *p, const char *key)
+{
+	for (int k = 0; k < p->nkeys; k++)
+		if (strcmp(p->key[k], key) == 0)
+			return p->val[k];
+	return NULL;
+}
+
+/* modbus_check_answer over exact-size heap copies of two vectors, so ASan sees any overread;
+ * the contract every call must keep is asserted here. */
+static enum bms_parse_result check_answer_vecs(const struct vec *vq, const struct vec *va, uint64_t *an,
+					       struct modbus_answer_fault *fault)
+{
+	uint8_t *q = malloc(vq->len ? vq->len : 1), *a = malloc(va->len ? va->len : 1);
+	enum bms_parse_result res;
+
+	assert_non_null(q);
+	assert_non_null(a);
+	memcpy(q, vq->bytes, vq->len);
+	memcpy(a, va->bytes, va->len);
+	memset(fault, 0xA5, sizeof(*fault));
+	res = modbus_check_answer(vq->len ? q : NULL, vq->len, va->len ? a : NULL, va->len, an, fault);
+	free(q);
+	free(a);
+	assert_true(res == BMS_OK || res == BMS_MALFORMED);
+	assert_int_equal(res == BMS_MALFORMED, (*an & MODBUS_ANSWER_BAD_MASK) != 0);
+	/* a bad answer says which field; a good one names none */
+	assert_int_equal(res == BMS_MALFORMED, fault->field != NULL);
+	for (unsigned b = 0; b < 64; b++)
+		if (*an & (1ull << b))
+			assert_non_null(modbus_anomaly_name(b));
+	return res;
 }
 
 /* Decodes a vector from an exact-size heap copy, so ASan sees any overread.
@@ -535,6 +596,21 @@ static void run_pair(void **state)
 		free(cr);
 		fail_msg("%s: %s with %s, want %s with %s", ctx, result_name(res), got, result_name(p->result), wants);
 	}
+	/* The answer checker, over the same bytes, agrees (answer=ok|malformed where it does not). */
+	{
+		struct modbus_answer_fault fault;
+		uint64_t aan = 0;
+		const char *aw = pair_key(p, "answer");
+		enum bms_parse_result want_ar = aw ? (strcmp(aw, "ok") == 0 ? BMS_OK : BMS_MALFORMED) : p->result;
+		enum bms_parse_result ar = check_answer_vecs(vq, vr, &aan, &fault);
+		if (ar != want_ar) {
+			format_anomalies(aan, got, sizeof(got));
+			free(cq);
+			free(cr);
+			fail_msg("%s: modbus_check_answer says %s with %s (%s), want %s", ctx, result_name(ar), got,
+				 fault.field ? fault.field : "-", result_name(want_ar));
+		}
+	}
 	if (res == BMS_OK) {
 		modbus_pair_response(&q, &r);
 		for (int k = 0; k < p->nkeys; k++) {
@@ -548,6 +624,77 @@ static void run_pair(void **state)
 	}
 	free(cq);
 	free(cr);
+}
+
+static void run_answer(void **state)
+{
+	const struct pair *p = *state;
+	const struct vec *vq = find_vec(p->req), *va = find_vec(p->rsp);
+	struct modbus_answer_fault fault;
+	uint64_t an = 0, want = 0;
+	const char *wf = pair_key(p, "field"), *wg = pair_key(p, "got"), *ww = pair_key(p, "want");
+	char ctx[128], got[600], wants[600], field[200];
+
+	snprintf(ctx, sizeof(ctx), "%s (answers.txt line %d)", p->name, p->line);
+	if (vq == NULL || va == NULL)
+		fail_msg("%s: unknown vector %s", ctx, vq ? p->rsp : p->req);
+	enum bms_parse_result res = check_answer_vecs(vq, va, &an, &fault);
+	if (pair_key(p, "anomalies"))
+		want = parse_anomalies(pair_key(p, "anomalies"), ctx);
+	format_anomalies(an, got, sizeof(got));
+	format_anomalies(want, wants, sizeof(wants));
+	if (res != p->result || an != want)
+		fail_msg("%s: %s with %s (field %s), want %s with %s", ctx, result_name(res), got,
+			 fault.field ? fault.field : "-", result_name(p->result), wants);
+	if (wf) {
+		snprintf(field, sizeof(field), "%s", wf);
+		for (char *c = field; *c; c++)
+			if (*c == '_')
+				*c = ' ';
+		if (fault.field == NULL || strcmp(fault.field, field) != 0)
+			fail_msg("%s: field '%s', want '%s'", ctx, fault.field ? fault.field : "-", field);
+	}
+	if (wg && fault.got != strtoul(wg, NULL, 0))
+		fail_msg("%s: got %u, want %s", ctx, fault.got, wg);
+	if (ww && (!fault.has_want || fault.want != strtoul(ww, NULL, 0)))
+		fail_msg("%s: want %s%u, want %s", ctx, fault.has_want ? "" : "(none) ", fault.want, ww);
+	if (wg && !ww && fault.has_want)
+		fail_msg("%s: a want of %u, the vector gives none", ctx, fault.want);
+}
+
+/* Every consistent answer cut short (its MBAP length left as is) is inconsistent; every
+ * single-bit flip of it keeps the checker's contract; under ASan from exact-size copies. */
+static void answer_prefix_and_bitflip_sweep(void **state)
+{
+	(void)state;
+	unsigned checks = 0;
+
+	for (int i = 0; i < nachecks; i++) {
+		const struct pair *p = &achecks[i];
+		const struct vec *vq = find_vec(p->req), *va = find_vec(p->rsp);
+		struct modbus_answer_fault fault;
+		struct vec cut;
+		uint64_t an;
+
+		if (p->result != BMS_OK || vq == NULL || va == NULL)
+			continue;
+		for (size_t n = 0; n < va->len; n++) {
+			cut = *va;
+			cut.len = n;
+			assert_int_equal(check_answer_vecs(vq, &cut, &an, &fault), BMS_MALFORMED);
+			checks++;
+		}
+		for (size_t bit = 0; bit < 8 * va->len; bit++) {
+			cut = *va;
+			cut.bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			(void)check_answer_vecs(vq, &cut, &an, &fault);
+			cut = *vq;
+			cut.bytes[bit % (8 * vq->len) / 8] ^= (uint8_t)(1u << (bit % 8));
+			(void)check_answer_vecs(&cut, va, &an, &fault);
+			checks += 2;
+		}
+	}
+	print_message("# %u answer checks\n", checks);
 }
 
 /* Category of a vector: function code (43 with its MEI type), 0x80 for exceptions. */
@@ -590,6 +737,38 @@ static void coverage_per_function_code(void **state)
 					    cats[i] > 255 ? cats[i] & 0xFF : 0, dir ? "response" : "request", pos, neg);
 				missing++;
 			}
+		}
+	}
+	assert_int_equal(missing, 0);
+}
+
+/* Every public function code (and exceptions) has an answer check that passes and one that
+ * fails, by the request's function code. */
+static void answer_coverage_per_function_code(void **state)
+{
+	(void)state;
+	static const int cats[] = { 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 15, 16, 17, 20, 21, 22, 23, 24,
+				    43 * 256 + 13, 43 * 256 + 14, 0x80 };
+	int missing = 0;
+
+	for (size_t i = 0; i < sizeof(cats) / sizeof(cats[0]); i++) {
+		int pos = 0, neg = 0;
+		for (int k = 0; k < nachecks; k++) {
+			const struct vec *q = find_vec(achecks[k].req), *a = find_vec(achecks[k].rsp);
+			int cat;
+			if (q == NULL || a == NULL || q->len < 8 || a->len < 8)
+				continue;
+			cat = (a->bytes[7] & 0x80) ? 0x80 : q->bytes[7] == 43 && q->len > 8 ? 43 * 256 + q->bytes[8] : q->bytes[7];
+			if (cat != cats[i])
+				continue;
+			if (achecks[k].result == BMS_OK)
+				pos++;
+			else
+				neg++;
+		}
+		if (pos == 0 || neg == 0) {
+			print_error("answers to fc %d: %d passing, %d failing checks\n", cats[i], pos, neg);
+			missing++;
 		}
 	}
 	assert_int_equal(missing, 0);
@@ -844,11 +1023,13 @@ static void report_load_error(void **state)
 
 int main(void)
 {
-	static struct CMUnitTest tests[2 * MAX_VECS + 16];
+	static struct CMUnitTest tests[3 * MAX_VECS + 16];
 	size_t n = 0;
 
 	if (load_vectors(VEC_DIR "valid.txt", VF_VALID) != 0 ||
-	    load_vectors(VEC_DIR "malformed.txt", VF_MALFORMED) != 0 || load_pairs(VEC_DIR "pairs.txt") != 0) {
+	    load_vectors(VEC_DIR "malformed.txt", VF_MALFORMED) != 0 ||
+	    load_pairs_into(VEC_DIR "pairs.txt", pairs, &npairs, false) != 0 ||
+	    load_pairs_into(VEC_DIR "answers.txt", achecks, &nachecks, true) != 0) {
 		tests[n++] = (struct CMUnitTest){ "load_vectors", report_load_error, NULL, NULL, NULL };
 		return _cmocka_run_group_tests("modbus_vectors", tests, n, NULL, NULL);
 	}
@@ -856,7 +1037,11 @@ int main(void)
 		tests[n++] = (struct CMUnitTest){ vecs[i].name, run_vector, NULL, NULL, &vecs[i] };
 	for (int i = 0; i < npairs; i++)
 		tests[n++] = (struct CMUnitTest){ pairs[i].name, run_pair, NULL, NULL, &pairs[i] };
+	for (int i = 0; i < nachecks; i++)
+		tests[n++] = (struct CMUnitTest){ achecks[i].name, run_answer, NULL, NULL, &achecks[i] };
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(coverage_per_function_code);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(answer_coverage_per_function_code);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(answer_prefix_and_bitflip_sweep);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(malformed_catalogue);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(framer_byte_at_a_time);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(framer_several_frames_per_read);

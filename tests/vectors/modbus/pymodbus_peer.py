@@ -34,6 +34,13 @@ reqs = [
  fm.ReadFifoQueueRequest(5, unit=1),
  mm.ReadDeviceInformationRequest(read_code=1, object_id=0, unit=1),
  br.ReadCoilsRequest(19, 19, unit=1),
+ br.ReadDiscreteInputsRequest(3, 10, unit=1),
+ rr.ReadHoldingRegistersRequest(10, 3, unit=1),
+ rr.ReadInputRegistersRequest(8, 2, unit=1),
+ bw.WriteSingleCoilRequest(5, True, unit=1),
+ rw.WriteSingleRegisterRequest(1, 0x1234, unit=1),
+ bw.WriteMultipleCoilsRequest(0, [True, False, True] * 3, unit=1),
+ rw.WriteMultipleRegistersRequest(0, [1, 2, 3], unit=1),
  rr.ReadHoldingRegistersRequest(90, 20, unit=1),
 ]
 cf = ModbusSocketFramer(ClientDecoder()); sf = ModbusSocketFramer(ServerDecoder())

@@ -253,6 +253,12 @@ static void on_client_drained(struct proxy_out *o)
 	tls_to_client(s);
 }
 
+/* A queued write failed (the peer reset): that one session ends, also while its peer is not read. */
+static void on_out_failed(struct proxy_out *o, int status)
+{
+	tsess_close(o->owner, uv_strerror(status));
+}
+
 static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct tsess *s = h->data;
@@ -316,13 +322,17 @@ static void up_closed_for_retry(uv_handle_t *h)
 	}
 	struct tunnel *t = s->t;
 	uint64_t now = uv_now(t->loop), spent = now - s->start_ms;
-	if (spent + s->backoff_ms >= t->cfg.connect_timeout_ms) {
+	/* Keep trying until connect-timeout has passed: a back-off that would end after the
+	 * deadline is cut to it, for one last try there (giving up as soon as the next back-off
+	 * did not fit ended the tries at 3.1 s of a 5 s timeout: 100+200+400+800+1600 ms). */
+	if (spent >= t->cfg.connect_timeout_ms) {
 		proxy_log_err("guard %s unreachable for %u ms: giving up on this connection", t->cfg.guard.text,
 			      (unsigned)spent);
 		tsess_close(s, "guard unreachable");
 		return;
 	}
-	uv_timer_start(&s->timer, on_timer, s->backoff_ms, 0);
+	uint64_t left = t->cfg.connect_timeout_ms - spent;
+	uv_timer_start(&s->timer, on_timer, s->backoff_ms < left ? s->backoff_ms : left, 0);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -361,8 +371,12 @@ static void dial(struct tsess *s)
 	s->up.data = s;
 	s->creq.data = s;
 	s->up_handle = UPH_OPEN;
-	uint64_t left = t->cfg.connect_timeout_ms - (uv_now(t->loop) - s->start_ms);
-	uv_timer_start(&s->timer, on_timer, left > 0 ? left : 1, 0);
+	/* the try at the deadline itself gets a moment to connect (a loopback or LAN connect
+	 * answers within it); an unsigned left that underflowed would have waited for ever */
+	uint64_t spent = uv_now(t->loop) - s->start_ms, left = 1;
+	if (spent < t->cfg.connect_timeout_ms)
+		left = t->cfg.connect_timeout_ms - spent;
+	uv_timer_start(&s->timer, on_timer, left < 100 ? 100 : left, 0);
 	int rc = uv_tcp_connect(&s->creq, &s->up, (const struct sockaddr *)&t->cfg.guard.ss, on_connect);
 	if (rc < 0)
 		on_connect(&s->creq, rc);
@@ -380,6 +394,7 @@ static void on_connection(uv_stream_t *server, int status)
 	s->cout.owner = s->uout.owner = s;
 	s->cout.drained = on_client_drained;
 	s->uout.drained = on_up_drained;
+	s->cout.failed = s->uout.failed = on_out_failed;
 	uv_tcp_init(t->loop, &s->client);
 	uv_timer_init(t->loop, &s->timer);
 	s->client.data = s->timer.data = s;

@@ -144,6 +144,9 @@ static void on_timer(uv_timer_t *t)
 	case UP_DELAY:
 		c->state = UP_READY;
 		device_kick(c->dev);
+		/* from a timer callback the check handle would run only after the loop's next wait,
+		 * which may be a response timeout away: write what the kick released now */
+		upstream_flush(c->dev->g);
 		return;
 	case UP_READY:
 		break;
@@ -177,8 +180,10 @@ static void on_timer(uv_timer_t *t)
 		return;
 	}
 	arm_response_timer(c);
-	if (expired)
+	if (expired) {
 		device_kick(c->dev);
+		upstream_flush(c->dev->g); /* as above: not after the next wait */
+	}
 }
 
 static void arm_response_timer(struct upconn *c)

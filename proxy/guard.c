@@ -369,8 +369,9 @@ static void process_input(struct gsession *s)
 	struct proxy_verdict *v = &g_verdict;
 	size_t off = 0;
 	bool queued = false, partial = false;
-	if (s->finishing)
-		return; /* nothing after a malformed frame, a half-close or a frame timeout is taken */
+	if (s->finishing || s->in_len == 0)
+		return; /* nothing after a malformed frame, a half-close or a frame timeout is taken; and
+			 * no plaintext says nothing about a TLS record still arriving (frame_clock) */
 	while (!s->closing && off < s->in_len) {
 		if (s->inflight >= s->nreqs || s->out.queued > g->cfg.limits.buffer_size) {
 			session_block(s);

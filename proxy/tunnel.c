@@ -40,6 +40,7 @@ struct tsess {
 	struct proxy_out cout, uout; /* towards the head-end, towards the guard */
 	uint8_t up_handle;           /* UPH_* */
 	bool connected, handshaken, closing, client_blocked, up_blocked;
+	bool client_eof;             /* the head-end half-closed: close_notify sent on, answers still relayed */
 	unsigned pending_closes;
 	unsigned backoff_ms;
 	uint64_t start_ms;
@@ -165,6 +166,16 @@ static void send_plain(struct tsess *s, const uint8_t *buf, size_t len)
 	up_flush(s);
 }
 
+/* The head-end sent all it will send: say so to the guard with close_notify (TLS's half-close).
+ * The guard answers what it was sent and then closes, which ends this session. */
+static void client_done(struct tsess *s)
+{
+	uv_read_stop((uv_stream_t *)&s->client);
+	ERR_clear_error();
+	(void)SSL_shutdown(s->tls.ssl);
+	up_flush(s);
+}
+
 static void up_pump(struct tsess *s)
 {
 	if (!s->handshaken) {
@@ -199,7 +210,12 @@ static void up_pump(struct tsess *s)
 			if (s->closing)
 				return;
 		}
-		if (s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
+		if (s->client_eof) {
+			client_done(s);
+			if (s->closing)
+				return;
+		}
+		if (!s->client_eof && s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
 			s->client_blocked = false;
 			uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
 		}
@@ -237,7 +253,7 @@ static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void on_up_drained(struct proxy_out *o)
 {
 	struct tsess *s = o->owner;
-	if (s->closing || !s->client_blocked || !s->handshaken)
+	if (s->closing || !s->client_blocked || !s->handshaken || s->client_eof)
 		return;
 	s->client_blocked = false;
 	uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
@@ -280,6 +296,15 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (n == UV_ENOBUFS) {
 		s->client_blocked = true;
 		uv_read_stop(st);
+		return;
+	}
+	if (n == UV_EOF && !s->client_eof) {
+		/* a half-close: the head-end may still read the answers to what it sent */
+		s->client_eof = true;
+		if (s->handshaken)
+			client_done(s);
+		else
+			uv_read_stop(st);
 		return;
 	}
 	if (n < 0) {

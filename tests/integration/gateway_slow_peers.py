@@ -140,11 +140,54 @@ def tunnel_timeout(site):
     proc.wait(5)
 
 
+def start_tunnel(site, name, guard_port, extra=""):
+    port = h.free_port()
+    conf = os.path.join(site.tmp, name + ".conf")
+    with open(conf, "w") as f:
+        f.write("listen 127.0.0.1:%d\nguard 127.0.0.1:%d\ncertificate %s/issued/operator1.crt\n"
+                "key %s/issued/operator1.key\nca %s/ca.crt\n%s\n" %
+                (port, guard_port, site.pki, site.pki, site.pki, extra))
+    logf = os.path.join(site.tmp, name + ".log")
+    proc = subprocess.Popen([h.BMS, "tunnel", "-c", conf], stdout=open(logf, "w"), stderr=subprocess.STDOUT)
+    site.procs.append(proc)
+    deadline = time.time() + 10
+    while time.time() < deadline and "ready" not in open(logf).read():
+        time.sleep(0.02)
+    return proc, port, logf
+
+
+def tunnel_half_close(site):
+    """A head-end that half-closes through the tunnel still gets every answer (the tunnel passes
+    the half-close on as TLS close_notify; the guard answers, then closes)."""
+    g = site.guard("th")
+    proc, port, logf = start_tunnel(site, "th-t", g.tls)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(read_req(1, 41) + read_req(2, 42) + read_req(3, h.SLOW))
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(5)
+    buf = b""
+    try:
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            buf += b
+    except OSError:
+        pass
+    s.close()
+    ok(len(buf) == 33 and buf[9:11] == b"\x00\x29" and buf[20:22] == b"\x00\x2a",
+       "tunnel: a head-end that half-closes after 3 reads gets all 3 answers, then the close", buf.hex())
+    ok(proc.poll() is None and g.alive() and not g.wait_resolved(), "tunnel and guard alive, nothing left pending")
+    proc.terminate()
+    proc.wait(5)
+
+
 def main():
     site = h.Site()
     try:
         only = [x for x in os.environ.get("HOSTILE_SECTIONS", "").split(",") if x]
-        for name, run in (("queue", silent_queue), ("frame", frame_timeout), ("tunnel", tunnel_timeout)):
+        for name, run in (("queue", silent_queue), ("frame", frame_timeout), ("tunnel", tunnel_timeout),
+                          ("tunnel-half-close", tunnel_half_close)):
             if not only or name in only:
                 run(site)
     finally:

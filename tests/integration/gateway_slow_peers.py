@@ -159,7 +159,7 @@ def start_tunnel(site, name, guard_port, extra=""):
 def tunnel_half_close(site):
     """A head-end that half-closes through the tunnel still gets every answer (the tunnel passes
     the half-close on as TLS close_notify; the guard answers, then closes)."""
-    g = site.guard("th")
+    g = site.guard("th", device="response-timeout 2s")
     proc, port, logf = start_tunnel(site, "th-t", g.tls)
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(read_req(1, 41) + read_req(2, 42) + read_req(3, h.SLOW))

@@ -72,7 +72,8 @@ static const struct keyword audit_words[] = {
 static const struct keyword limit_words[] = {
 	{ "connections", G | T },	 { "connections-per-source", G }, { "handshake-timeout", G },
 	{ "idle-timeout", G },		 { "requests-in-flight", G },	   { "frame-size", G },
-	{ "buffer-size", G | T },	 { "drain-timeout", G },	   { NULL, 0 },
+	{ "buffer-size", G | T },	 { "drain-timeout", G },	   { "frame-timeout", G },
+	{ NULL, 0 },
 };
 
 static const struct keyword *const ctx_words[] = { top_words, device_words, audit_words, limit_words };
@@ -428,6 +429,7 @@ static void defaults(struct proxy_config *c, enum proxy_kind kind)
 	c->limits.frame_size = 260;
 	c->limits.buffer_size = 65536;
 	c->limits.drain_timeout_ms = 5000;
+	c->limits.frame_timeout_ms = 5000;
 	snprintf(c->audit.sync, sizeof(c->audit.sync), "always");
 	if (gethostname(c->node, sizeof(c->node)) != 0)
 		snprintf(c->node, sizeof(c->node), "bmsgate");
@@ -441,7 +443,7 @@ static void device_defaults(struct proxy_device *d, unsigned line)
 	d->connections = 1;
 	d->max_in_flight = 1;
 	d->connect_timeout_ms = 3000;
-	d->response_timeout_ms = 3000;
+	d->response_timeout_ms = 400; /* the 0B before a libmodbus client's 0.5 s (docs/gateway.md) */
 	d->connect_delay_ms = 0;
 	d->backoff_max_ms = 5000;
 	d->line = line;
@@ -777,6 +779,11 @@ static void statement_limits(struct parser *p, char **w, int n)
 		(void)parse_size(p, kw, v, 1024, 16 * 1024 * 1024, &l->buffer_size);
 	else if (strcmp(kw, "drain-timeout") == 0)
 		(void)parse_duration(p, kw, v, &l->drain_timeout_ms);
+	else if (strcmp(kw, "frame-timeout") == 0) {
+		/* 0 would close every connection whose frame spans two reads */
+		if (parse_duration(p, kw, v, &l->frame_timeout_ms) == 0 && l->frame_timeout_ms == 0)
+			perr(p, "%s: '%s' must be at least 1ms", kw, v);
+	}
 }
 
 static bool keyword_known(struct parser *p, const char *kw, bool *other_kind)

@@ -100,6 +100,7 @@ struct proxy_limits {
 	unsigned frame_size;           /* largest ADU accepted, <= 260 */
 	unsigned buffer_size;          /* bytes queued towards one peer before it stops being read */
 	unsigned drain_timeout_ms;     /* SIGTERM: how long in-flight requests may take */
+	unsigned frame_timeout_ms;     /* a started frame (or TLS record) must complete within this */
 };
 
 struct proxy_audit_conf {

@@ -5,8 +5,23 @@
  * verdict. TLS runs over memory BIOs: the engine never touches a socket. A session
  * ends through session_close() only, which records the end once; its memory is
  * freed in the last close callback of its handles.
+ *
+ * How a session ends, and what happens to the requests it has decided:
+ *  - finishing (session_finish): the peer half-closed (EOF, TLS close_notify), sent a
+ *    malformed frame, let a frame stall past `frame-timeout`, or the guard drains. No more
+ *    input is taken; every request already decided is forwarded and answered as usual (a
+ *    half-closed client still gets its answers), then the session closes.
+ *  - closing at once (session_close): the peer reset or a write failed, TLS failed, the
+ *    certificate was revoked, the drain deadline passed. A decided request not yet at the
+ *    device is not forwarded and gets a `not_forwarded` result saying why; one at the device
+ *    keeps its slot there and its outcome (answer or timeout) is recorded when it comes, with
+ *    detail "client gone".
+ * Every decision recorded `pending` thus gets its `result` record on every path.
+ * A session that is not being read (limits, finishing) cannot see a reset through a read:
+ * its timer polls the socket for one every GUARD_WATCH_MS (no system call otherwise).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -23,6 +38,10 @@
 #include "proxy/proxy.h"
 
 #define PREAUTH_MAX_BYTES 16384 /* ciphertext buffered before the handshake completes */
+/* A session that is not being read is checked this often for a reset or hang-up: short
+ * enough that a vanished peer's slot and connection count return quickly, long enough
+ * that the poll(2) costs nothing measurable (it runs only for such sessions). */
+#define GUARD_WATCH_MS 250
 
 /* One read buffer for the whole loop: libuv calls read right after alloc, and a TLS
  * session copies ciphertext into its BIO at once, so no connection holds one while idle. */
@@ -62,6 +81,21 @@ static void audit_event(struct guard *g, struct audit_event *ev)
 static void audit_simple(struct guard *g, uint8_t kind, const struct bms_identity *peer, const char *detail)
 {
 	struct audit_event ev = { .kind = kind, .peer = peer, .detail = detail, .proto = BMS_PROTO_MODBUS };
+	audit_event(g, &ev);
+}
+
+void guard_record_result(struct guard *g, uint64_t ticket, uint64_t start_us, uint8_t result, uint32_t exception,
+			 const char *detail)
+{
+	struct audit_event ev = {
+		.kind = AUDIT_RESULT,
+		.proto = BMS_PROTO_MODBUS,
+		.ref = ticket,
+		.result = result,
+		.exception = exception,
+		.latency_us = mono_us() - start_us,
+		.detail = detail,
+	};
 	audit_event(g, &ev);
 }
 
@@ -123,12 +157,17 @@ static void session_close(struct gsession *s, const char *why)
 	if (s->closing)
 		return;
 	s->closing = true;
+	char nf[224];
+	snprintf(nf, sizeof(nf), "not forwarded: the connection closed first (%s)", why);
 	for (unsigned i = 0; s->reqs && i < s->nreqs; i++) {
 		struct greq *r = &s->reqs[i];
+		bool never_sent = r->state == GREQ_AUDIT_WAIT || r->state == GREQ_QUEUED;
 		if (r->state == GREQ_AUDIT_WAIT)
 			proxy_list_del(&r->link);
 		else if (r->state == GREQ_QUEUED || r->state == GREQ_SENT)
-			upstream_cancel(r);
+			upstream_cancel(r, r->has_ticket); /* at the device: its outcome is recorded later */
+		if (never_sent && r->has_ticket)
+			guard_record_result(g, r->ticket, r->start_us, AUDIT_RESULT_NOT_FORWARDED, 0, nf);
 		r->state = GREQ_FREE;
 	}
 	s->inflight = 0;
@@ -152,6 +191,125 @@ static void session_refuse(struct gsession *s, const char *why)
 	session_close(s, why);
 }
 
+/* ---- sessions: timer, watch, finish ---- */
+
+static void on_session_timer(uv_timer_t *t);
+
+/* The timer runs at or before the earliest deadline and recomputes when it fires: bring it
+ * forward only (no work per request). */
+static void session_timer_within(struct gsession *s, uint64_t ms)
+{
+	if (s->closing)
+		return;
+	if (!uv_is_active((uv_handle_t *)&s->timer) || uv_timer_get_due_in(&s->timer) > ms)
+		uv_timer_start(&s->timer, on_session_timer, ms, 0);
+}
+
+static bool session_reading(const struct gsession *s)
+{
+	return !s->blocked && !s->finishing;
+}
+
+/* No more input; the decided requests complete, then the session closes with `why`. */
+static void session_finish(struct gsession *s, const char *why)
+{
+	if (s->closing || s->finishing)
+		return;
+	if (s->inflight == 0) {
+		session_close(s, why);
+		return;
+	}
+	s->finishing = true;
+	snprintf(s->finish_why, sizeof(s->finish_why), "%s", why);
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	session_timer_within(s, GUARD_WATCH_MS);
+}
+
+/* The peer closed its sending side: answer what it asked, then close. */
+static void session_eof(struct gsession *s, const char *why)
+{
+	char w[160];
+	if (s->in_len || s->frame_since_ms) {
+		snprintf(w, sizeof(w), "%s in the middle of a frame (%u bytes of it)", why, (unsigned)s->in_len);
+		why = w;
+	}
+	s->frame_since_ms = 0; /* it can never complete: not a frame timeout */
+	session_finish(s, why);
+}
+
+/* A session that is not being read does not see its peer's reset through a read. Returns -1
+ * when the session was closed. */
+static int session_watch(struct gsession *s)
+{
+	uv_os_fd_t fd;
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) < 0)
+		return 0;
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLERR | POLLHUP)))
+		return 0; /* POLLRDHUP alone: a half-close; that peer still gets its answers */
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		err = errno;
+	char why[128];
+	snprintf(why, sizeof(why), "peer gone while not being read: %s", err ? strerror(err) : "hang-up");
+	session_close(s, why);
+	return -1;
+}
+
+/* An unfinished frame (or TLS record) waits for its bytes; `progressed`: a frame completed in
+ * this pass, so the one now waiting started now. A trickle of bytes never renews the clock. */
+static void frame_clock(struct gsession *s, bool partial, bool progressed)
+{
+	if (!partial) {
+		s->frame_since_ms = 0;
+		return;
+	}
+	if (s->frame_since_ms && !progressed)
+		return;
+	s->frame_since_ms = guard_now_ms(s->g);
+	session_timer_within(s, s->g->cfg.limits.frame_timeout_ms);
+}
+
+static void on_session_timer(uv_timer_t *t)
+{
+	struct gsession *s = t->data;
+	struct guard *g = s->g;
+	const struct proxy_limits *l = &g->cfg.limits;
+	if (s->closing)
+		return;
+	uint64_t now = guard_now_ms(g);
+	if (!s->handshaken && now - s->start_ms >= l->handshake_timeout_ms) {
+		session_refuse(s, "handshake timeout");
+		return;
+	}
+	if (s->frame_since_ms && now - s->frame_since_ms >= l->frame_timeout_ms) {
+		char why[160];
+		snprintf(why, sizeof(why), "frame-timeout: a frame not completed within %u ms (%u bytes of it)",
+			 l->frame_timeout_ms, (unsigned)s->in_len);
+		proxy_log_info("closing %s: %s", s->id.subject[0] ? s->id.subject : "legacy client", why);
+		s->frame_since_ms = 0;
+		session_finish(s, why);
+		if (s->closing)
+			return;
+	}
+	if (s->handshaken && !session_reading(s) && session_watch(s) < 0)
+		return;
+	if (s->handshaken && s->inflight == 0 && now - s->last_activity_ms >= l->idle_timeout_ms) {
+		session_close(s, "idle timeout");
+		return;
+	}
+	/* next: the earliest deadline that applies (idle is rechecked lazily while requests are out) */
+	uint64_t next = s->inflight ? l->idle_timeout_ms : l->idle_timeout_ms - (now - s->last_activity_ms);
+	if (!s->handshaken && l->handshake_timeout_ms - (now - s->start_ms) < next)
+		next = l->handshake_timeout_ms - (now - s->start_ms);
+	if (s->frame_since_ms && l->frame_timeout_ms - (now - s->frame_since_ms) < next)
+		next = l->frame_timeout_ms - (now - s->frame_since_ms);
+	if (s->handshaken && !session_reading(s) && GUARD_WATCH_MS < next)
+		next = GUARD_WATCH_MS;
+	uv_timer_start(&s->timer, on_session_timer, next ? next : 1, 0);
+}
+
 /* ---- sessions: input ---- */
 
 static void session_block(struct gsession *s)
@@ -159,6 +317,7 @@ static void session_block(struct gsession *s)
 	if (!s->blocked) {
 		s->blocked = true;
 		uv_read_stop((uv_stream_t *)&s->tcp);
+		session_timer_within(s, GUARD_WATCH_MS);
 	}
 }
 
@@ -169,7 +328,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void session_unblock(struct gsession *s)
 {
 	struct guard *g = s->g;
-	if (!s->blocked || s->closing || g->draining)
+	if (!s->blocked || s->closing || s->finishing)
 		return;
 	if (s->inflight >= s->nreqs || s->out.queued > g->cfg.limits.buffer_size)
 		return;
@@ -184,6 +343,14 @@ static void session_unblock(struct gsession *s)
 static void on_out_drained(struct proxy_out *o)
 {
 	session_unblock(o->owner);
+}
+
+/* A queued write failed: the peer reset (or is gone); also when it is not being read. */
+static void on_out_failed(struct proxy_out *o, int status)
+{
+	char why[96];
+	snprintf(why, sizeof(why), "write: %s", uv_strerror(status));
+	session_close(o->owner, why);
 }
 
 static struct greq *free_req(struct gsession *s)
@@ -203,7 +370,10 @@ static void process_input(struct gsession *s)
 	struct guard *g = s->g;
 	struct proxy_verdict *v = &g_verdict;
 	size_t off = 0;
-	bool queued = false;
+	bool queued = false, partial = false;
+	if (s->finishing || s->in_len == 0)
+		return; /* nothing after a malformed frame, a half-close or a frame timeout is taken; and
+			 * no plaintext says nothing about a TLS record still arriving (frame_clock) */
 	while (!s->closing && off < s->in_len) {
 		if (s->inflight >= s->nreqs || s->out.queued > g->cfg.limits.buffer_size) {
 			session_block(s);
@@ -219,14 +389,20 @@ static void process_input(struct gsession *s)
 		};
 		uint64_t t0 = mono_us();
 		proxy_inspect(&ctx, s->in + off, s->in_len - off, v);
-		if (v->action == PROXY_NEED_MORE)
+		if (v->action == PROXY_NEED_MORE) {
+			partial = true;
 			break;
+		}
 		v->event.latency_us = mono_us() - t0; /* the decision's own cost: frame, decode, decide */
 		if (v->action == PROXY_CLOSE) {
 			if (v->audit)
 				audit_event(g, &v->event);
 			proxy_log_info("closing %s: %s", s->id.subject[0] ? s->id.subject : "legacy client", v->detail);
-			session_close(s, v->detail[0] ? v->detail : "protocol error");
+			/* the requests decided before this frame still complete; nothing after it is read */
+			s->frame_since_ms = 0;
+			session_finish(s, v->detail[0] ? v->detail : "protocol error");
+			if (s->closing || queued)
+				goto check_audit;
 			return;
 		}
 		if (v->action == PROXY_ANSWER) {
@@ -254,6 +430,7 @@ static void process_input(struct gsession *s)
 		}
 		struct greq *r = free_req(s);
 		r->s = s;
+		r->has_ticket = rc == 0;
 		r->orig_tid = v->req.raw.modbus.tid;
 		r->unit = s->in[off + 6];
 		r->fc = s->in[off + 7];
@@ -280,6 +457,8 @@ static void process_input(struct gsession *s)
 		memmove(s->in, s->in + off, s->in_len - off);
 		s->in_len = (uint16_t)(s->in_len - off);
 	}
+	frame_clock(s, partial, off > 0);
+check_audit:
 	/* A healthy writer signals its completion fd when these records are durable. A writer
 	 * that is already failing (EFBIG, ENOSPC...) signals nothing new for them, so they
 	 * would wait until their client gives up: ask once per batch, and refuse now. */
@@ -316,7 +495,7 @@ static void handshake_done(struct gsession *s)
 	snprintf(detail, sizeof(detail), "%s %s%s%s", SSL_get_version(s->tls.ssl), SSL_get_cipher_name(s->tls.ssl),
 		 note[0] ? "; " : "", note);
 	audit_simple(g, AUDIT_CONN_ACCEPTED, &s->id, detail);
-	uv_timer_again(&s->timer);
+	s->last_activity_ms = guard_now_ms(g);
 }
 
 static void session_pump(struct gsession *s)
@@ -359,7 +538,7 @@ static void session_pump(struct gsession *s)
 			break;
 		if (e == SSL_ERROR_ZERO_RETURN) {
 			session_flush(s);
-			session_close(s, "peer closed the TLS session");
+			session_eof(s, "peer closed the TLS session");
 			return;
 		}
 		char why[256];
@@ -367,6 +546,10 @@ static void session_pump(struct gsession *s)
 		session_close(s, why);
 		return;
 	}
+	/* an unfinished TLS record is an unfinished frame too (a record trickled byte by byte) */
+	if (!s->closing && !s->in_len && session_reading(s) && !s->frame_since_ms &&
+	    (SSL_has_pending(s->tls.ssl) || BIO_ctrl_pending(s->tls.rbio) > 0))
+		frame_clock(s, true, false);
 	session_flush(s);
 }
 
@@ -390,8 +573,17 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		return;
 	if (n == 0 || n == UV_ENOBUFS)
 		return;
+	if (n == UV_EOF) {
+		if (!s->handshaken) {
+			session_close(s, "peer closed the connection during the handshake");
+			return;
+		}
+		/* for TLS: records already fed were all read; a peer that half-closes still gets its answers */
+		session_eof(s, "peer closed the connection");
+		return;
+	}
 	if (n < 0) {
-		session_close(s, n == UV_EOF ? "peer closed the connection" : uv_strerror((int)n));
+		session_close(s, uv_strerror((int)n));
 		return;
 	}
 	s->last_activity_ms = guard_now_ms(s->g);
@@ -409,25 +601,6 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	session_pump(s);
-}
-
-static void on_session_timer(uv_timer_t *t)
-{
-	struct gsession *s = t->data;
-	struct guard *g = s->g;
-	if (s->closing)
-		return;
-	if (!s->handshaken) {
-		session_refuse(s, "handshake timeout");
-		return;
-	}
-	uint64_t now = guard_now_ms(g), idle = g->cfg.limits.idle_timeout_ms;
-	if (s->inflight == 0 && now - s->last_activity_ms >= idle) {
-		session_close(s, "idle timeout");
-		return;
-	}
-	uint64_t left = s->inflight ? idle : idle - (now - s->last_activity_ms);
-	uv_timer_start(&s->timer, on_session_timer, left ? left : 1, idle);
 }
 
 /* ---- requests: audit completion, device answers ---- */
@@ -487,7 +660,8 @@ static void on_audit_ready(uv_poll_t *p, int status, int events)
 	audit_durable_check(g);
 }
 
-void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t result, uint8_t exception)
+static void request_finish(struct greq *r, const uint8_t *adu, size_t len, uint8_t result, uint8_t exception,
+			   const char *detail)
 {
 	struct gsession *s = r->s;
 	struct guard *g = s->g;
@@ -505,9 +679,12 @@ void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t resu
 		session_send(s, exc, n);
 	}
 	session_flush(s);
+	if (s->closing && !detail)
+		detail = "client gone: the answer could not be delivered";
 	/* `results errors` (the default) records only the answers that are not a plain success:
-	 * exceptions, timeouts, an unreachable device; `results all` records every one. */
-	if (!g->cfg.audit.results_all && result == AUDIT_RESULT_OK)
+	 * exceptions, timeouts, an unreachable device, an answer that did not reach the client;
+	 * `results all` records every one. */
+	if (!r->has_ticket || (!g->cfg.audit.results_all && result == AUDIT_RESULT_OK && !detail))
 		goto done;
 	struct audit_event ev = {
 		.kind = AUDIT_RESULT,
@@ -518,19 +695,27 @@ void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t resu
 		.exception = exception,
 		.latency_us = mono_us() - r->start_us,
 		.anomalies = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_anomalies : 0,
-		.detail = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_detail : NULL,
+		/* a bad answer's own words say what was wrong (and what the client got) */
+		.detail = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_detail : detail,
 	};
 	audit_event(g, &ev);
 done:
+	if (s->closing)
+		return;
 	if (s->inflight)
 		s->inflight--;
 	s->last_activity_ms = guard_now_ms(g);
-	if (g->draining) {
+	if (s->finishing) {
 		if (s->inflight == 0)
-			session_close(s, "guard shutting down");
+			session_close(s, s->finish_why);
 		return;
 	}
 	session_unblock(s);
+}
+
+void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t result, uint8_t exception)
+{
+	request_finish(r, adu, len, result, exception, NULL);
 }
 
 /* ---- accepting ---- */
@@ -566,6 +751,7 @@ static void on_connection(uv_stream_t *server, int status)
 	s->g = g;
 	s->out.owner = s;
 	s->out.drained = on_out_drained;
+	s->out.failed = on_out_failed;
 	uv_tcp_init(g->loop, &s->tcp);
 	uv_timer_init(g->loop, &s->timer);
 	s->tcp.data = s;
@@ -580,7 +766,7 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&s->id.addr, &alen);
 	s->id.addr_len = (socklen_t)alen;
 	uv_tcp_nodelay(&s->tcp, 1);
-	s->last_activity_ms = guard_now_ms(g);
+	s->start_ms = s->last_activity_ms = guard_now_ms(g);
 	s->tls_mode = l->kind == PROXY_LISTEN_TLS;
 
 	if (g->nsessions > g->cfg.limits.connections) {
@@ -613,10 +799,9 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uint64_t first = s->tls_mode ? g->cfg.limits.handshake_timeout_ms : g->cfg.limits.idle_timeout_ms;
-	uv_timer_start(&s->timer, on_session_timer, first, g->cfg.limits.idle_timeout_ms);
+	uv_timer_start(&s->timer, on_session_timer, first, 0);
 	if (uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) < 0)
 		session_close(s, "cannot read");
-	s->reading = true;
 }
 
 /* ---- reload and revocation ---- */
@@ -925,10 +1110,23 @@ static void guard_maybe_finish(struct guard *g)
 static void on_drain_deadline(uv_timer_t *t)
 {
 	struct guard *g = t->data;
+	static const char why[] = "guard shutting down (drain deadline)";
 	proxy_log_warn("drain deadline reached: closing %u connections with requests in flight", g->nsessions);
 	while (!proxy_list_empty(&g->sessions)) {
 		struct gsession *s = proxy_container_of(g->sessions.next, struct gsession, link);
-		session_close(s, "guard shutting down (drain deadline)");
+		snprintf(s->finish_why, sizeof(s->finish_why), "%s", why);
+		/* a request at the device is cut: its client gets 0B and the record says so; the
+		 * device's answer, if it comes, is not waited for */
+		for (unsigned i = 0; s->reqs && i < s->nreqs && !s->closing; i++) {
+			struct greq *r = &s->reqs[i];
+			if (r->state != GREQ_SENT)
+				continue;
+			upstream_cancel(r, false);
+			request_finish(r, NULL, 0, AUDIT_RESULT_TIMEOUT, PROXY_EXC_TARGET_NO_RESPONSE,
+				       "drain deadline: the device had not answered when the guard stopped");
+		}
+		/* the rest were never forwarded: recorded so by the close */
+		session_close(s, why);
 	}
 	guard_maybe_finish(g);
 }
@@ -944,10 +1142,9 @@ static void guard_drain(struct guard *g, const char *why)
 	struct proxy_list *e = g->sessions.next;
 	while (e != &g->sessions) {
 		struct gsession *s = proxy_container_of(e, struct gsession, link);
-		e = e->next;
-		uv_read_stop((uv_stream_t *)&s->tcp);
-		if (s->inflight == 0)
-			session_close(s, "guard shutting down");
+		e = e->next; /* session_finish may close (and unlink) s */
+		s->frame_since_ms = 0;
+		session_finish(s, "guard shutting down");
 	}
 	uv_timer_start(&g->drain_timer, on_drain_deadline, g->cfg.limits.drain_timeout_ms, 0);
 	guard_maybe_finish(g);

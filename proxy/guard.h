@@ -39,6 +39,7 @@ struct greq {
 	struct gsession *s;       /* borrowed: the owning session */
 	struct proxy_list link;   /* in guard->audit_wait or device->queue */
 	uint8_t state;            /* enum greq_state */
+	bool has_ticket;          /* its decision is in the audit trail (not so under fail = open and a failing log) */
 	uint16_t orig_tid;
 	uint8_t unit, fc;
 	uint64_t ticket;          /* audit ticket of the decision */
@@ -54,7 +55,7 @@ struct greq {
 
 struct gsession {
 	uv_tcp_t tcp;             /* first: handles point back through data */
-	uv_timer_t timer;         /* handshake, then idle */
+	uv_timer_t timer;         /* one-shot, at or before the earliest of: handshake, frame, watch, idle */
 	struct guard *g;          /* borrowed */
 	struct proxy_list link;   /* in guard->sessions */
 	struct proxy_tls tls;     /* ssl NULL on a plain (legacy) listener */
@@ -62,10 +63,16 @@ struct gsession {
 	struct proxy_out out;
 	struct bms_identity id;
 	struct bms_policy_roles roles; /* id's policy roles, resolved once per policy (inspect refreshes) */
-	bool tls_mode, handshaken, closing, reading, blocked, accepted_audited;
+	bool tls_mode, handshaken, closing, blocked, accepted_audited;
+	/* No more input is taken (peer half-closed, malformed frame, frame timeout, shutdown); the
+	 * requests already decided complete, then the session closes with finish_why. */
+	bool finishing;
 	unsigned pending_closes;
 	unsigned inflight;        /* requests taken but not answered */
+	uint64_t start_ms;        /* accepted */
 	uint64_t last_activity_ms;
+	uint64_t frame_since_ms;  /* 0, or since when an unfinished frame (or TLS record) waits for its bytes */
+	char finish_why[160];
 	uint16_t in_len;
 	uint8_t in[GUARD_IN_CAP];
 	unsigned nreqs;
@@ -87,6 +94,7 @@ struct upconn {
 	struct gdevice *dev;      /* borrowed */
 	uint8_t state;            /* enum upconn_state */
 	bool timer_ready;
+	unsigned silent;          /* requests timed out in a row without any answer in between */
 	struct proxy_out out;
 	struct proxy_txmap map;
 	struct proxy_list dirty;  /* in guard->dirty_conns while pend holds bytes */
@@ -154,13 +162,18 @@ struct guard {
 /* The request is done: send `adu` (the device's answer, own tid restored) to the client, or,
  * when adu is NULL, the exception `exception`; record the result; free the slot. */
 void guard_complete(struct greq *r, const uint8_t *adu, size_t len, uint8_t result, uint8_t exception);
+/* A result for a decision whose session is gone (peer unknown now; `ref` joins it to the decision). */
+void guard_record_result(struct guard *g, uint64_t ticket, uint64_t start_us, uint8_t result, uint32_t exception,
+			 const char *detail);
 uint64_t guard_now_ms(struct guard *g);
 uint64_t guard_now_us(void);
 
 /* upstream.c */
 BMS_WUR int upstream_init(struct guard *g);
 void upstream_submit(struct greq *r);    /* queue a request for its device and send when a slot frees */
-void upstream_cancel(struct greq *r);    /* the session is closing: forget the request */
+/* The session is closing: forget the request. A request at the device keeps its slot until the
+ * answer or the timeout; with owe_result its outcome is then recorded ("client gone"). */
+void upstream_cancel(struct greq *r, bool owe_result);
 void upstream_flush(struct guard *g);     /* send what this iteration released, now */
 void upstream_close_all(struct guard *g);
 void upstream_free(struct guard *g);

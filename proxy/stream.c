@@ -15,10 +15,12 @@ static void write_done(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
 	struct proxy_out *o = w->out;
-	(void)status; /* a failed write shows up as a read error or EOF on the same stream */
 	o->queued -= w->len;
 	free(w);
-	if (o->queued == 0 && o->drained && status == 0)
+	/* UV_ECANCELED: the handle is closing; its owner knows */
+	if (status < 0 && status != UV_ECANCELED && o->failed)
+		o->failed(o, status);
+	else if (o->queued == 0 && o->drained && status == 0)
 		o->drained(o);
 }
 

@@ -14,6 +14,9 @@
 struct proxy_out {
 	size_t queued;                            /* bytes handed to uv_write, not yet written */
 	void (*drained)(struct proxy_out *o);     /* called when queued falls back to 0; may be NULL */
+	/* called when a queued write failed (status < 0, e.g. the peer reset the connection); may be
+	 * NULL. A peer that is not being read (its reading stopped by a limit) shows a reset only here. */
+	void (*failed)(struct proxy_out *o, int status);
 	void *owner;                              /* borrowed, for `drained` */
 };
 

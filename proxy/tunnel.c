@@ -40,6 +40,7 @@ struct tsess {
 	struct proxy_out cout, uout; /* towards the head-end, towards the guard */
 	uint8_t up_handle;           /* UPH_* */
 	bool connected, handshaken, closing, client_blocked, up_blocked;
+	bool client_eof;             /* the head-end half-closed: close_notify sent on, answers still relayed */
 	unsigned pending_closes;
 	unsigned backoff_ms;
 	uint64_t start_ms;
@@ -165,6 +166,16 @@ static void send_plain(struct tsess *s, const uint8_t *buf, size_t len)
 	up_flush(s);
 }
 
+/* The head-end sent all it will send: say so to the guard with close_notify (TLS's half-close).
+ * The guard answers what it was sent and then closes, which ends this session. */
+static void client_done(struct tsess *s)
+{
+	uv_read_stop((uv_stream_t *)&s->client);
+	ERR_clear_error();
+	(void)SSL_shutdown(s->tls.ssl);
+	up_flush(s);
+}
+
 static void up_pump(struct tsess *s)
 {
 	if (!s->handshaken) {
@@ -199,7 +210,12 @@ static void up_pump(struct tsess *s)
 			if (s->closing)
 				return;
 		}
-		if (s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
+		if (s->client_eof) {
+			client_done(s);
+			if (s->closing)
+				return;
+		}
+		if (!s->client_eof && s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
 			s->client_blocked = false;
 			uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
 		}
@@ -237,7 +253,7 @@ static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void on_up_drained(struct proxy_out *o)
 {
 	struct tsess *s = o->owner;
-	if (s->closing || !s->client_blocked || !s->handshaken)
+	if (s->closing || !s->client_blocked || !s->handshaken || s->client_eof)
 		return;
 	s->client_blocked = false;
 	uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
@@ -251,6 +267,12 @@ static void on_client_drained(struct proxy_out *o)
 	s->up_blocked = false;
 	uv_read_start((uv_stream_t *)&s->up, up_alloc, up_read);
 	tls_to_client(s);
+}
+
+/* A queued write failed (the peer reset): that one session ends, also while its peer is not read. */
+static void on_out_failed(struct proxy_out *o, int status)
+{
+	tsess_close(o->owner, uv_strerror(status));
 }
 
 static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -274,6 +296,15 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (n == UV_ENOBUFS) {
 		s->client_blocked = true;
 		uv_read_stop(st);
+		return;
+	}
+	if (n == UV_EOF && !s->client_eof) {
+		/* a half-close: the head-end may still read the answers to what it sent */
+		s->client_eof = true;
+		if (s->handshaken)
+			client_done(s);
+		else
+			uv_read_stop(st);
 		return;
 	}
 	if (n < 0) {
@@ -316,13 +347,17 @@ static void up_closed_for_retry(uv_handle_t *h)
 	}
 	struct tunnel *t = s->t;
 	uint64_t now = uv_now(t->loop), spent = now - s->start_ms;
-	if (spent + s->backoff_ms >= t->cfg.connect_timeout_ms) {
+	/* Keep trying until connect-timeout has passed: a back-off that would end after the
+	 * deadline is cut to it, for one last try there (giving up as soon as the next back-off
+	 * did not fit ended the tries at 3.1 s of a 5 s timeout: 100+200+400+800+1600 ms). */
+	if (spent >= t->cfg.connect_timeout_ms) {
 		proxy_log_err("guard %s unreachable for %u ms: giving up on this connection", t->cfg.guard.text,
 			      (unsigned)spent);
 		tsess_close(s, "guard unreachable");
 		return;
 	}
-	uv_timer_start(&s->timer, on_timer, s->backoff_ms, 0);
+	uint64_t left = t->cfg.connect_timeout_ms - spent;
+	uv_timer_start(&s->timer, on_timer, s->backoff_ms < left ? s->backoff_ms : left, 0);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -361,8 +396,12 @@ static void dial(struct tsess *s)
 	s->up.data = s;
 	s->creq.data = s;
 	s->up_handle = UPH_OPEN;
-	uint64_t left = t->cfg.connect_timeout_ms - (uv_now(t->loop) - s->start_ms);
-	uv_timer_start(&s->timer, on_timer, left > 0 ? left : 1, 0);
+	/* the try at the deadline itself gets a moment to connect (a loopback or LAN connect
+	 * answers within it); an unsigned left that underflowed would have waited for ever */
+	uint64_t spent = uv_now(t->loop) - s->start_ms, left = 1;
+	if (spent < t->cfg.connect_timeout_ms)
+		left = t->cfg.connect_timeout_ms - spent;
+	uv_timer_start(&s->timer, on_timer, left < 100 ? 100 : left, 0);
 	int rc = uv_tcp_connect(&s->creq, &s->up, (const struct sockaddr *)&t->cfg.guard.ss, on_connect);
 	if (rc < 0)
 		on_connect(&s->creq, rc);
@@ -380,6 +419,7 @@ static void on_connection(uv_stream_t *server, int status)
 	s->cout.owner = s->uout.owner = s;
 	s->cout.drained = on_client_drained;
 	s->uout.drained = on_up_drained;
+	s->cout.failed = s->uout.failed = on_out_failed;
 	uv_tcp_init(t->loop, &s->client);
 	uv_timer_init(t->loop, &s->timer);
 	s->client.data = s->timer.data = s;

@@ -10,12 +10,20 @@ void proxy_txmap_init(struct proxy_txmap *m, unsigned cap)
 	m->next = 1;
 }
 
+static int expired_index(const struct proxy_txmap *m, uint16_t tid)
+{
+	for (unsigned i = 0; i < m->nexpired; i++)
+		if (m->expired[i] == tid)
+			return (int)i;
+	return -1;
+}
+
 static bool tid_in_use(const struct proxy_txmap *m, uint16_t tid)
 {
 	for (unsigned i = 0; i < m->cap; i++)
 		if (m->slot[i].used && m->slot[i].up_tid == tid)
 			return true;
-	return false;
+	return m->nexpired && expired_index(m, tid) >= 0;
 }
 
 struct proxy_tx *proxy_txmap_alloc(struct proxy_txmap *m, uint16_t orig_tid)
@@ -30,7 +38,7 @@ struct proxy_tx *proxy_txmap_alloc(struct proxy_txmap *m, uint16_t orig_tid)
 		}
 	if (!free_slot)
 		return NULL;
-	/* at most cap ids are taken, so this loop ends within cap + 1 tries */
+	/* at most cap + PROXY_TXMAP_MAX ids are taken, so this loop ends within that + 1 tries */
 	uint16_t tid = m->next;
 	while (tid_in_use(m, tid))
 		tid++;
@@ -58,4 +66,28 @@ void proxy_txmap_release(struct proxy_txmap *m, struct proxy_tx *tx)
 	tx->used = false;
 	tx->owner = NULL;
 	m->used--;
+}
+
+void proxy_txmap_expire(struct proxy_txmap *m, struct proxy_tx *tx)
+{
+	if (!tx->used)
+		return;
+	uint16_t tid = tx->up_tid;
+	proxy_txmap_release(m, tx);
+	/* oldest first; when full the oldest is forgotten (rare: 64 timeouts without an answer) */
+	if (m->nexpired == PROXY_TXMAP_MAX) {
+		memmove(m->expired, m->expired + 1, (PROXY_TXMAP_MAX - 1) * sizeof(m->expired[0]));
+		m->nexpired--;
+	}
+	m->expired[m->nexpired++] = tid;
+}
+
+bool proxy_txmap_take_expired(struct proxy_txmap *m, uint16_t up_tid)
+{
+	int i = expired_index(m, up_tid);
+	if (i < 0)
+		return false;
+	memmove(m->expired + i, m->expired + i + 1, (m->nexpired - (unsigned)i - 1) * sizeof(m->expired[0]));
+	m->nexpired--;
+	return true;
 }

@@ -3,8 +3,10 @@
  * Many controllers share one device connection; their transaction ids collide.
  * Each forwarded request gets a fresh upstream id from a fixed table of slots;
  * the device's answer is matched back by that id and the controller's own id
- * restored. An id stays reserved until its slot is released, also after a
- * timeout, so a late answer can never be taken for a newer request's.
+ * restored. A request that times out frees its slot at once (one silent request
+ * must not hold the connection for the others), but its id is remembered as
+ * expired and not handed out again while remembered, so a late answer is
+ * recognised as late and can never be taken for a newer request's.
  */
 #ifndef BMS_PROXY_TXMAP_H
 #define BMS_PROXY_TXMAP_H
@@ -19,7 +21,7 @@
 
 struct proxy_tx {
 	bool used;
-	bool orphan;      /* the requester went away or timed out: drop the answer, free the slot on it */
+	bool orphan;      /* the requester went away: its result is recorded (owed) when the answer or timeout comes */
 	uint16_t up_tid;  /* the id the device sees */
 	uint16_t orig_tid; /* the controller's id */
 	uint8_t unit, fc;
@@ -34,6 +36,11 @@ struct proxy_txmap {
 	unsigned used;
 	uint16_t next; /* next upstream id to try */
 	struct proxy_tx slot[PROXY_TXMAP_MAX];
+	/* Ids of timed-out requests whose answer may still come, oldest first. Ids are
+	 * handed out in sequence, so one is reused only after 65536 others; this list
+	 * makes "never while remembered" a guarantee rather than a likelihood. */
+	unsigned nexpired;
+	uint16_t expired[PROXY_TXMAP_MAX];
 };
 
 void proxy_txmap_init(struct proxy_txmap *m, unsigned cap);
@@ -42,6 +49,10 @@ struct proxy_tx *proxy_txmap_alloc(struct proxy_txmap *m, uint16_t orig_tid);
 /* The slot waiting for upstream id `up_tid`, or NULL. */
 struct proxy_tx *proxy_txmap_find(struct proxy_txmap *m, uint16_t up_tid);
 void proxy_txmap_release(struct proxy_txmap *m, struct proxy_tx *tx);
+/* Releases a timed-out slot and remembers its upstream id as expired. */
+void proxy_txmap_expire(struct proxy_txmap *m, struct proxy_tx *tx);
+/* True when `up_tid` is a remembered expired id (a late answer); forgets it. */
+bool proxy_txmap_take_expired(struct proxy_txmap *m, uint16_t up_tid);
 
 /* Read and write the MBAP transaction id of an ADU (the caller checked len >= 2). */
 static inline uint16_t proxy_mbap_tid(const uint8_t *adu)

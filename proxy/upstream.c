@@ -6,9 +6,13 @@
  * `max-in-flight 1` serialises a device that cannot pipeline. Connections open on
  * demand; a failed connect backs off (100 ms doubling up to `backoff`), and while
  * a device is known down requests are answered at once with exception 0x0A.
- * A request the device does not answer within `response-timeout` gets 0x0B; its
- * id stays reserved for one more timeout so a late answer is recognised and
- * dropped, after which the connection is reset.
+ * A request the device does not answer within `response-timeout` gets 0x0B and
+ * frees its slot at once, so one silent request costs the requests queued behind
+ * it one timeout, not two; its id is remembered (txmap.c) so that a late answer is
+ * recognised and dropped. Two timeouts in a row with no answer at all in between
+ * mean the device lost track of the connection: it is reset.
+ * A request whose client went away while it was at the device keeps its slot until
+ * the answer or the timeout, and that outcome is still recorded (detail "client gone").
  * Requests taken for a connection in one loop iteration (a batch of audit
  * completions releases many at once) are gathered and written with one write()
  * when the iteration's I/O is done (the check phase), not one write() each.
@@ -22,6 +26,17 @@
 #include "proxy/log.h"
 
 static void device_kick(struct gdevice *d);
+
+#define CLIENT_GONE "client gone"
+
+/* The requester left while its request was at the device: what the device did is still recorded. */
+static void record_gone(struct upconn *c, struct proxy_tx *tx, uint8_t result, uint32_t exc, const char *detail)
+{
+	if (!tx->orphan)
+		return; /* abandoned with its result already recorded, or owned */
+	tx->orphan = false;
+	guard_record_result(c->dev->g, tx->ticket, tx->start_us, result, exc, detail);
+}
 
 static void fail_queue(struct gdevice *d, uint8_t result, uint8_t exc)
 {
@@ -64,6 +79,7 @@ static void conn_reset(struct upconn *c, uint8_t result, uint8_t exc)
 		if (!tx->used)
 			continue;
 		struct greq *r = tx->owner;
+		record_gone(c, tx, result, exc, CLIENT_GONE);
 		proxy_txmap_release(&c->map, tx);
 		if (r) {
 			r->tx = NULL;
@@ -129,38 +145,46 @@ static void on_timer(uv_timer_t *t)
 	case UP_DELAY:
 		c->state = UP_READY;
 		device_kick(c->dev);
+		/* from a timer callback the check handle would run only after the loop's next wait,
+		 * which may be a response timeout away: write what the kick released now */
+		upstream_flush(c->dev->g);
 		return;
 	case UP_READY:
 		break;
 	default:
 		return;
 	}
-	bool reset = false;
-	for (unsigned i = 0; i < c->map.cap; i++) {
+	bool expired = false;
+	for (unsigned i = 0; i < c->map.cap && c->state == UP_READY; i++) {
 		struct proxy_tx *tx = &c->map.slot[i];
 		if (!tx->used || tx->deadline_ms > now)
 			continue;
-		if (tx->orphan) {
-			/* a full second timeout without any answer: the device lost track; start afresh */
-			reset = true;
-			continue;
-		}
+		/* free the slot now (the next request need not wait another timeout); the id is
+		 * remembered so that a late answer is recognised and dropped */
 		struct greq *r = tx->owner;
-		tx->owner = NULL;
-		tx->orphan = true;
-		tx->deadline_ms = now + c->dev->conf->response_timeout_ms;
+		record_gone(c, tx, AUDIT_RESULT_TIMEOUT, 0, CLIENT_GONE);
+		proxy_txmap_expire(&c->map, tx);
+		c->silent++;
+		expired = true;
 		if (r) {
 			r->tx = NULL;
 			guard_complete(r, NULL, 0, AUDIT_RESULT_TIMEOUT, PROXY_EXC_TARGET_NO_RESPONSE);
 		}
 	}
-	if (reset) {
-		proxy_log_warn("device %s: no answer for %u ms; resetting the connection", c->dev->conf->name,
-			       2 * c->dev->conf->response_timeout_ms);
+	if (c->state != UP_READY)
+		return; /* a completion closed the guard's last session and the pool with it */
+	if (c->silent >= 2) {
+		/* a second timeout without any answer in between: the device lost track; start afresh */
+		proxy_log_warn("device %s: %u requests in a row unanswered within %u ms; resetting the connection",
+			       c->dev->conf->name, c->silent, c->dev->conf->response_timeout_ms);
 		conn_reset(c, AUDIT_RESULT_TIMEOUT, PROXY_EXC_TARGET_NO_RESPONSE);
 		return;
 	}
 	arm_response_timer(c);
+	if (expired) {
+		device_kick(c->dev);
+		upstream_flush(c->dev->g); /* as above: not after the next wait */
+	}
 }
 
 static void arm_response_timer(struct upconn *c)
@@ -242,13 +266,22 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		uint8_t *adu = c->in + off;
 		struct proxy_tx *tx = proxy_txmap_find(&c->map, proxy_mbap_tid(adu));
 		off += flen;
-		if (!tx)
-			continue; /* no request has this id: nothing to answer; drop it */
+		c->silent = 0; /* it answers: a timeout was that request's, not a lost connection */
+		if (!tx) {
+			/* no request waits for this id: a late answer to a timed-out one, or noise; drop it */
+			if (proxy_txmap_take_expired(&c->map, proxy_mbap_tid(adu)))
+				proxy_log_info("device %s: late answer (after %u ms) dropped", c->dev->conf->name,
+					       c->dev->conf->response_timeout_ms);
+			continue;
+		}
 		struct greq *r = tx->owner;
+		if (!r) /* the client left: record what the device did */
+			record_gone(c, tx, adu[7] & 0x80 ? AUDIT_RESULT_EXCEPTION : AUDIT_RESULT_OK,
+				    adu[7] & 0x80 && flen > 8 ? adu[8] : 0, CLIENT_GONE);
 		proxy_txmap_release(&c->map, tx);
 		answered = true;
 		if (!r)
-			continue; /* late answer to a timed-out or abandoned request */
+			continue;
 		r->tx = NULL;
 		if (!answer_fits(c, r, adu, flen))
 			continue; /* audited as bad_answer; replaced with 0B, or passed on with `answers pass` */
@@ -310,6 +343,7 @@ static void conn_start(struct upconn *c)
 	c->creq.data = c;
 	c->in_len = 0;
 	c->out.queued = 0;
+	c->silent = 0;
 	proxy_txmap_init(&c->map, d->conf->max_in_flight);
 	c->state = UP_CONNECTING;
 	rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&d->conf->addr.ss, on_connect);
@@ -383,13 +417,13 @@ void upstream_submit(struct greq *r)
 	device_kick(r->dev);
 }
 
-void upstream_cancel(struct greq *r)
+void upstream_cancel(struct greq *r, bool owe_result)
 {
 	if (r->state == GREQ_QUEUED)
 		proxy_list_del(&r->link);
 	else if (r->state == GREQ_SENT && r->tx) {
 		r->tx->owner = NULL;
-		r->tx->orphan = true;
+		r->tx->orphan = owe_result;
 		r->tx = NULL;
 	}
 }
@@ -448,6 +482,12 @@ void upstream_close_all(struct guard *g)
 		fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
 		for (unsigned j = 0; j < d->nconns; j++) {
 			struct upconn *c = &d->conns[j];
+			/* the guard stops: a request still at the device was not answered in time, the
+			 * device is not down */
+			for (unsigned k = 0; c->state != UP_DOWN && c->state != UP_CLOSING && k < c->map.cap; k++)
+				if (c->map.slot[k].used)
+					record_gone(c, &c->map.slot[k], AUDIT_RESULT_TIMEOUT, 0,
+						    "client gone; the guard stopped before the device answered");
 			conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
 			/* no new connection after this: the kick in the close callback finds an empty queue */
 			if (c->timer_ready && !uv_is_closing((uv_handle_t *)&c->timer))

@@ -15,6 +15,7 @@
  * Exit status: 0 when every run ended in "ok", 1 otherwise, 2 for usage errors.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,8 @@ static int run(modbus_t *m, int argc, char **argv, char *out, size_t outlen)
 int main(int argc, char **argv)
 {
 	int unit = 1, timeout_ms = 3000, repeat = 1, i = 1;
+	/* a guard that closes or resets the connection must be an error here, not a signal */
+	signal(SIGPIPE, SIG_IGN);
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (i + 1 >= argc)
 			goto usage;

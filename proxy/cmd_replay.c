@@ -201,9 +201,20 @@ int cmd_replay(int argc, char **argv)
 			files[nfiles++] = optarg;
 			break;
 		case 'r':
+			/* the guard's limits, not a silent cut into another identity (as policy explain) */
+			if (strlen(optarg) > BMS_ROLE_LEN) {
+				fprintf(stderr, "bmsgate replay: --role '%s' is %zu bytes, longer than %d: a guard reads such a role as no role\n",
+					optarg, strlen(optarg), BMS_ROLE_LEN);
+				return 1;
+			}
 			r.role = optarg;
 			break;
 		case 's':
+			if (strlen(optarg) > BMS_SUBJECT_LEN) {
+				fprintf(stderr, "bmsgate replay: --subject '%s' is %zu bytes, longer than %d: a guard refuses such a certificate\n",
+					optarg, strlen(optarg), BMS_SUBJECT_LEN);
+				return 1;
+			}
 			r.subject = optarg;
 			break;
 		case 'm':

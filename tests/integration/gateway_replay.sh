@@ -60,6 +60,17 @@ check "replay: the BACnet ReadProperty on 47808 is counted by default" grep -qx 
 check "replay --bacnet-port 47809 replaces the default 47808" sh -c "! grep -q BACnet $tmp/sll2.err && grep -q '^bmsgate replay: 1 requests' $tmp/sll2.err"
 "$B" replay --policy "$tmp/s.policy" --modbus-port 0 pcaps/synthetic/sll.pcap >/dev/null 2>"$tmp/p0.err"
 check "replay --modbus-port 0 is a usage error that quotes the value" sh -c "test $? -eq 1 && grep -q \"'0' is not a port\" $tmp/p0.err"
+# --role and --subject are held to the guard's limits (64 and 255 bytes), never cut into another identity
+r64=$(printf 'r%.0s' $(seq 64)); r65=${r64}x
+"$B" replay --policy "$tmp/s.policy" --role "$r64" pcaps/synthetic/modbus.pcapng >/dev/null 2>"$tmp/r64.err"
+check "replay --role of 64 bytes (the guard's limit) runs" sh -c "test $? -eq 0 && grep -q '^bmsgate replay: 1 requests' $tmp/r64.err"
+"$B" replay --policy "$tmp/s.policy" --role "$r65" pcaps/synthetic/modbus.pcapng >/dev/null 2>"$tmp/r65.err"
+check "replay --role of 65 bytes is refused, not cut" sh -c "test $? -eq 1 && grep -q 'is 65 bytes, longer than 64' $tmp/r65.err"
+s255="CN=$(printf 's%.0s' $(seq 252))"; s256=${s255}x
+"$B" replay --policy "$tmp/s.policy" --subject "$s255" pcaps/synthetic/modbus.pcapng >/dev/null 2>"$tmp/s255.err"
+check "replay --subject of 255 bytes runs" test $? -eq 0
+"$B" replay --policy "$tmp/s.policy" --subject "$s256" pcaps/synthetic/modbus.pcapng >/dev/null 2>"$tmp/s256.err"
+check "replay --subject of 256 bytes is refused, not cut" sh -c "test $? -eq 1 && grep -q 'is 256 bytes, longer than 255' $tmp/s256.err"
 # A public capture on port 502: replay sees every request decode sees, with no option.
 pub=../shared/pcaps-public/zeek-zeek/modbusSmall.pcap
 if [ -r "$pub" ]; then

@@ -559,6 +559,34 @@ fail:
 	return r;
 }
 
+/* Signs every record so far: a checkpoint line appended to `fd` (the active file, at
+ * file_bytes; with `sync`, made durable before it counts), then its copy. A failed write
+ * is cut off again so the file still ends with a whole line. */
+static int sign_now(struct audit_log *log, int fd, bool sync)
+{
+	char line[1024];
+	struct audit_buf b;
+	audit_buf_init(&b, line, sizeof(line));
+	int r = make_checkpoint(log, audit_now_us());
+	if (r == 0)
+		r = append_checkpoint_line(log, &b, false);
+	if (r == 0)
+		r = write_all(fd, line, b.len);
+	if (r == 0 && sync && fdatasync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		if (ftruncate(fd, (off_t)log->file_bytes) < 0) { /* the next write fails too, and says so */
+		}
+		return r;
+	}
+	log->file_bytes += b.len;
+	log->cp_time_us = mono_us();
+	int cr = copy_checkpoint(log);
+	if (cr < 0)
+		loud("cannot append checkpoint to %s: %s", log->copy_path, strerror(-cr));
+	return 0;
+}
+
 /* Closes the active file with a checkpoint and renames it PATH.<first seq>. */
 static int rotate(struct audit_log *log)
 {
@@ -567,24 +595,9 @@ static int rotate(struct audit_log *log)
 	if (log->tree.size == log->file_first_seq)
 		return 0; /* no record in this file: nothing to rotate */
 	if (!log->have_cp || log->cp.size != log->tree.size) {
-		char line[1024];
-		struct audit_buf b;
-		audit_buf_init(&b, line, sizeof(line));
-		r = make_checkpoint(log, audit_now_us());
-		if (r == 0)
-			r = append_checkpoint_line(log, &b, false);
-		if (r == 0)
-			r = write_all(log->fd, line, b.len);
-		if (r < 0) {
-			if (ftruncate(log->fd, (off_t)log->file_bytes) < 0) { /* the next batch write will fail too */
-			}
-			return r;
-		}
-		log->file_bytes += b.len;
-		log->cp_time_us = mono_us();
-		r = copy_checkpoint(log);
+		r = sign_now(log, log->fd, false);
 		if (r < 0)
-			loud("cannot append checkpoint to %s: %s", log->copy_path, strerror(-r));
+			return r;
 	}
 	if (fdatasync(log->fd) < 0)
 		return -errno;
@@ -1370,26 +1383,11 @@ static int recover(struct audit_log *log)
 		 * at once, and the line records when this run began and its checkpoint policy, which is
 		 * what lets `verify` tell a crash's unsigned tail from stripped signatures, and a log
 		 * with records but no checkpoint at all is never one the writer left. */
-		char line[1024];
-		struct audit_buf b;
-		audit_buf_init(&b, line, sizeof(line));
-		r = make_checkpoint(log, audit_now_us());
-		if (r == 0)
-			r = append_checkpoint_line(log, &b, false);
-		if (r == 0)
-			r = write_all(fd, line, b.len);
-		if (r == 0 && fdatasync(fd) < 0)
-			r = -errno;
+		r = sign_now(log, fd, true);
 		if (r < 0) {
-			if (ftruncate(fd, (off_t)log->file_bytes) < 0) { /* refused below in any case */
-			}
 			loud("cannot sign %s on open: %s", log->path, strerror(-r));
 			goto out;
 		}
-		log->file_bytes += b.len;
-		int cr = copy_checkpoint(log);
-		if (cr < 0)
-			loud("cannot append checkpoint to %s: %s", log->copy_path, strerror(-cr));
 	}
 	log->next_seq = log->durable = log->tree.size;
 	if (torn) {

@@ -17,26 +17,16 @@ import tempfile
 import time
 import shutil
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import tap  # noqa: E402
+from tap import ok  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BMS = os.path.join(ROOT, "build", "bmsgate")
 WRITER = os.path.join(ROOT, "build", "tools", "audit_writer")
 ROUNDS = int(os.environ.get("AUDIT_CRASH_ROUNDS", "50"))
 DEADLINE = time.monotonic() + float(os.environ.get("AUDIT_CRASH_SECONDS", "60"))
 
-n = 0
-failed = 0
-
-
-def ok(cond, name, detail=""):
-    global n, failed
-    n += 1
-    if cond:
-        print(f"ok {n} - {name}", flush=True)
-    else:
-        failed += 1
-        print(f"not ok {n} - {name}", flush=True)
-        for line in detail.splitlines()[:25]:
-            print(f"#   {line}")
 
 
 def files_of(log):
@@ -151,5 +141,4 @@ try:
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
-print(f"1..{n}")
-sys.exit(1 if failed else 0)
+sys.exit(tap.done())

@@ -14,24 +14,14 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import tap  # noqa: E402
+from tap import ok  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BMS = os.path.join(ROOT, "build", "bmsgate")
 WRITER = os.path.join(ROOT, "build", "tools", "audit_writer")
 
-n = 0
-failed = 0
-
-
-def ok(cond, name, detail=""):
-    global n, failed
-    n += 1
-    if cond:
-        print(f"ok {n} - {name}", flush=True)
-    else:
-        failed += 1
-        print(f"not ok {n} - {name}", flush=True)
-        for line in str(detail).splitlines()[:30]:
-            print(f"#   {line}")
 
 
 def run(*args, timeout=60):
@@ -217,5 +207,4 @@ finally:
         tail_proc.wait()
     shutil.rmtree(tmp, ignore_errors=True)
 
-print(f"1..{n}")
-sys.exit(1 if failed else 0)
+sys.exit(tap.done())

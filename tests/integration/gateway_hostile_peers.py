@@ -256,7 +256,7 @@ def drain_case(site):
 def main():
     site = h.Site()
     try:
-        g = site.guard("m", device="connections 2\n  max-in-flight 4\n  response-timeout 500ms",
+        g = site.guard("m", device="connections 2\n  max-in-flight 4\n  response-timeout 1s",
                        limits="requests-in-flight 2\n  handshake-timeout 2s\n  buffer-size 1k")
         # HOSTILE_SECTIONS=a,b runs only those (to see each fail on its own against old code)
         only = [x for x in os.environ.get("HOSTILE_SECTIONS", "").split(",") if x]

@@ -21,6 +21,8 @@ import tempfile
 import threading
 import time
 
+from tap import ok, done  # noqa: F401 (re-exported for the tests that import hostile)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BMS = os.environ.get("BMSGATE", os.path.join(ROOT, "build", "bmsgate"))
 if not os.path.isabs(BMS):
@@ -30,26 +32,6 @@ SILENT, LATE, SLOW = 999, 998, 997
 LATE_S = 0.9
 SLOW_S = 0.4
 
-n = 0
-failed = 0
-
-
-def ok(cond, name, detail=""):
-    global n, failed
-    n += 1
-    if cond:
-        print("ok %d - %s" % (n, name), flush=True)
-    else:
-        failed += 1
-        print("not ok %d - %s" % (n, name), flush=True)
-        for line in str(detail).splitlines()[:25]:
-            print("#   " + line, flush=True)
-    return cond
-
-
-def done():
-    print("1..%d" % n, flush=True)
-    return 1 if failed else 0
 
 
 def free_port():

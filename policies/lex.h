@@ -12,6 +12,20 @@
  * an unclosed string is dropped (the newline comes next); a word or string longer than
  * BMS_TOK_MAX bytes is kept cut to BMS_TOK_MAX.
  *
+ * How a grammar uses the front end (the policy compiler does this; the gateway config is next):
+ *
+ *   struct bms_diag d; bms_diag_init(&d);
+ *   struct bms_lexer lx; bms_lex_init(&lx, "guard.conf", text, len, BMS_LEX_ESCAPES, &d);
+ *   struct bms_tok t;
+ *   while (bms_lex_next(&lx, &t) == 0 && t.kind != BMS_TOK_EOF)
+ *           ... on a bad word: bms_lex_error(&lx, &t, "unknown keyword '%s'%s", t.text, ...);
+ *           ... did-you-mean: bms_suggest(t.text, words, nwords)
+ *   ... checks of the whole file: bms_diag_add(&d, BMS_DIAG_ERROR, &(struct bms_diag_loc){ .file = name }, ...)
+ *   bms_diag_print_source(&d, stderr) for a person (`guard -n`), bms_diag_print for the log;
+ *   d.errors decides; bms_diag_free(&d).
+ *
+ * The text must outlive every bms_lex_error call; records copy what they show.
+ *
  * Pure: no I/O, no allocation (bms_diag_add allocates its records). */
 #ifndef BMS_LEX_H
 #define BMS_LEX_H

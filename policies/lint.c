@@ -5,6 +5,7 @@
 
 #include "policies/compile_int.h"
 
+/* Does rule a decide every request rule b could match? (Then b can never match.) */
 static bool covers(const struct bms_policy *p, const struct pol_rule *a, const struct pol_rule *b)
 {
 	if (a->schedule >= 0 && !(b->schedule == a->schedule && b->outside == a->outside))

@@ -20,7 +20,7 @@ const char *pol_nearest_word(const char *s, const struct pol_word *w)
 
 /* "unknown X 'tok'; did you mean 'Y'?" or "unknown X 'tok' (expected A, B or C)". */
 void pol_err_unknown(struct cc *c, const struct bms_tok *t, const char *what, const char *const *words, size_t n,
-			const char *expected)
+		     const char *expected)
 {
 	const char *m = t->kind == BMS_TOK_WORD ? bms_suggest(t->text, words, n) : NULL;
 	if (m != NULL)
@@ -304,7 +304,7 @@ int pol_parse_ip(const char *s, uint8_t *family, uint8_t addr[16])
 
 /* "10.0.0.21", "10.0.0.21:502", "[fd00::5]:502", "fd00::5". */
 int pol_parse_hostport(struct cc *c, const struct bms_tok *t, uint16_t defport, struct sockaddr_storage *ss,
-			  socklen_t *len)
+		       socklen_t *len)
 {
 	char a[BMS_TOK_MAX + 1];
 	cpy(a, sizeof(a), t->text);

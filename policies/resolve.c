@@ -215,8 +215,6 @@ static int resolve_rule(struct cc *c, uint32_t ri)
 	return 0;
 }
 
-/* Does rule a decide every request rule b could match? (Then b can never match.) */
-
 bool pol_resolve(struct cc *c)
 {
 	struct bms_policy *p = c->p;

@@ -21,7 +21,8 @@ static void usage(FILE *out)
 		"                                       --address A] [--time 'YYYY-MM-DD HH:MM' | --time @UNIX] REQUEST\n"
 		"       bmsgate policy diff OLD NEW\n"
 		"\n"
-		"check:   compiles the files, prints every error and warning as file:line:col; exit 0 clean, 1 errors\n"
+		"check:   compiles the files, prints every error and warning as file:line:col with the source line and\n"
+		"         a caret under the word; exit 0 clean, 1 errors\n"
 		"explain: decides one request and prints the decision, the rule and the reason; exit 0 allow,\n"
 		"         1 deny or monitor-deny, 2 bad usage. REQUEST is one argument, for example\n"
 		"           'write ahu1.supply_air_setpoint 24.5'\n"
@@ -38,7 +39,7 @@ static int load_or_print(const char *const *files, size_t n, struct bms_policy *
 	bms_diag_init(&d);
 	int rc = bms_policy_load(files, n, p, &d);
 	if (rc < 0)
-		bms_diag_print(&d, stderr);
+		bms_diag_print_source(&d, stderr);
 	if (rc < 0)
 		fprintf(stderr, "policy: %zu error%s, %zu warning%s\n", d.errors, d.errors == 1 ? "" : "s", d.warnings,
 			d.warnings == 1 ? "" : "s");
@@ -56,7 +57,7 @@ static int cmd_check(int argc, char **argv)
 	bms_diag_init(&d);
 	struct bms_policy *p = NULL;
 	int rc = bms_policy_load((const char *const *)argv, (size_t)argc, &p, &d);
-	bms_diag_print(&d, stdout);
+	bms_diag_print_source(&d, stdout);
 	if (rc == 0) {
 		size_t npoints = p->npoints;
 		printf("policy OK: %u device%s, %zu point%s, %u role%s, %u rule%s, %zu warning%s\n", p->ndevices,
@@ -608,13 +609,10 @@ static int cmd_explain(int argc, char **argv)
 	if (role != NULL) {
 		int32_t r = pol_role_find(p, role);
 		if (r < 0) {
-			const char *best = NULL;
-			unsigned bd = 3;
-			for (uint32_t k = 0; k < p->nroles; k++) {
-				unsigned dd = bms_edit_distance(role, p->roles[k].name);
-				if (dd < bd)
-					bd = dd, best = p->roles[k].name;
-			}
+			const char *names[POL_MAX_ROLES];
+			for (uint32_t k = 0; k < p->nroles; k++)
+				names[k] = p->roles[k].name;
+			const char *best = bms_suggest(role, names, p->nroles);
 			fprintf(stderr, "policy explain: no role '%s' in this policy%s%s%s\n", role,
 				best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
 			bms_policy_state_free(st);

@@ -31,37 +31,10 @@
 #include "parsers/cursor.h"
 #include "parsers/request.h"
 #include "policies/decision.h"
+#include "policies/diag.h"
 #include "policies/identity.h"
 
-/* ---- diagnostics: every error and warning of one compile, `file:line:col: level: message` ---- */
-
-enum bms_diag_level {
-	BMS_DIAG_ERROR = 0,
-	BMS_DIAG_WARNING,
-	BMS_DIAG_NOTE,     /* follows an error or warning: "first declared here" */
-};
-
-#define BMS_DIAG_FILE_MAX 256
-#define BMS_DIAG_MSG_MAX 320
-#define BMS_DIAG_LIMIT 1000 /* a compile stops collecting after this many; the last entry says so */
-
-struct bms_diag_entry {
-	uint8_t level;                  /* enum bms_diag_level */
-	uint32_t line, col;             /* 1-based; 0 = the file as a whole */
-	char file[BMS_DIAG_FILE_MAX];
-	char msg[BMS_DIAG_MSG_MAX];
-};
-
-struct bms_diag {
-	struct bms_diag_entry *v;       /* owned; grows up to BMS_DIAG_LIMIT entries */
-	size_t n, cap;
-	size_t errors, warnings;
-};
-
-void bms_diag_init(struct bms_diag *d);
-void bms_diag_free(struct bms_diag *d);
-/* One line per entry, in the order found: "file:line:col: error: message". */
-void bms_diag_print(const struct bms_diag *d, FILE *out);
+/* ---- diagnostics: every error and warning of one compile (policies/diag.h) ---- */
 
 /* ---- compile ---- */
 

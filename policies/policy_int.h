@@ -57,7 +57,6 @@ extern const struct pol_word pol_unconfirmed_services[];
 /* Lookup: -1 when absent. */
 int64_t pol_word_find(const struct pol_word *w, const char *name);
 const char *pol_word_name(const struct pol_word *w, uint32_t value);
-/* Levenshtein distance, capped at 8. */
 
 /* ---- the compiled policy ---- */
 enum pol_dtype {
@@ -73,6 +72,7 @@ enum pol_dtype {
 struct pol_src { /* where something was written */
 	uint16_t file;
 	uint32_t line, col;
+	uint32_t off, width; /* byte offset and width of the token in its file: the caret in diagnostics */
 };
 
 struct pol_point { /* fields read by every decision first: a decision touches one cache line per point */

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "policies/policy_int.h"
-#include "policies/suggest.h"
 
 const struct pol_word pol_object_types[] = {
 	{ "analog-input", 0 }, { "analog-output", 1 }, { "analog-value", 2 }, { "binary-input", 3 },
@@ -83,36 +82,6 @@ const char *pol_word_name(const struct pol_word *w, uint32_t value)
 		if (w->value == value)
 			return w->name;
 	return NULL;
-}
-
-unsigned bms_edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 63 || lb > 63)
-		return 8;
-	unsigned row[64];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = (unsigned)j;
-	for (size_t i = 1; i <= la; i++) {
-		unsigned diag = row[0];
-		row[0] = (unsigned)i;
-		for (size_t j = 1; j <= lb; j++) {
-			unsigned up = row[j];
-			unsigned ca = (unsigned char)a[i - 1], cb = (unsigned char)b[j - 1];
-			if (ca >= 'A' && ca <= 'Z')
-				ca += 32;
-			if (cb >= 'A' && cb <= 'Z')
-				cb += 32;
-			unsigned best = diag + (ca != cb);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb] > 8 ? 8 : row[lb];
 }
 
 void pol_fmt_num(char *buf, size_t n, double v)

@@ -152,5 +152,29 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 else
 	ok "# SKIP needs root and a 'nobody' user to hand the file to"
 fi
+# explain names a misspelt role's nearest declared role through the one suggester, and
+# suggests nothing for a name close to none.
+out=$("$bin" policy explain "$hvac" --role operater "read ahu1.supply_air_temp" 2>&1)
+if [ $? -eq 2 ] && [ "$out" = "policy explain: no role 'operater' in this policy; did you mean 'operator'?" ]; then
+	ok "explain suggests the declared role"; else notok "explain misspelt role: $out"; fi
+# three edits in an 8-letter word: close, as `policy check` counts it (the old copy allowed two)
+out=$("$bin" policy explain "$hvac" --role oxxxator "read ahu1.supply_air_temp" 2>&1)
+if [ "$out" = "policy explain: no role 'oxxxator' in this policy; did you mean 'operator'?" ]; then
+	ok "explain uses check's distance rule"; else notok "explain distance: $out"; fi
+out=$("$bin" policy explain "$hvac" --role zzz "read ahu1.supply_air_temp" 2>&1)
+if [ "$out" = "policy explain: no role 'zzz' in this policy" ]; then
+	ok "explain suggests nothing for a role close to none"; else notok "explain unknown role: $out"; fi
+# A broken file: check and explain show the source line with carets under the word; the
+# message line itself is the one-line form.
+printf 'site "x"\n\tdevise ahu1 modbus 10.0.0.1 unit 1\n' >"$tmp/broken.policy"
+chmod 600 "$tmp/broken.policy"
+want=$(printf '%s\n\t%s\n\t%s' "$tmp/broken.policy:2:2: error: unknown statement 'devise'; did you mean 'device'?" \
+	"devise ahu1 modbus 10.0.0.1 unit 1" "^^^^^^")
+out=$("$bin" policy check "$tmp/broken.policy" 2>&1)
+if [ $? -eq 1 ] && [ "$(echo "$out" | head -3)" = "$want" ]; then ok "check shows the line and carets"; else
+	notok "check caret form: $out"; fi
+out=$("$bin" policy explain "$tmp/broken.policy" --role a "read x.y" 2>&1)
+if [ "$(echo "$out" | head -3)" = "$want" ]; then ok "explain shows a broken file's line and carets"; else
+	notok "explain caret form: $out"; fi
 echo "1..$n"
 [ $fails -eq 0 ]

@@ -13,9 +13,10 @@ CLANG   ?= clang
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 FUZZ_SECONDS ?= 10
 
-# Every module folder that holds library code. main.c is the only file outside them.
-MODULES := parsers policies audit proxy capture sim
-LIB_SRC := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+# Every folder that holds code of the binary (docs/architecture.md lists them); cmd/main.c is
+# linked on its own, so that test programs can link the library with their own main.
+MODULES := parsers policies audit proxy pki capture sim cmd
+LIB_SRC := $(filter-out cmd/main.c,$(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c))))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(FUZZ_SRC))
@@ -49,11 +50,11 @@ all: build/bmsgate
 deps:
 	$(Q)scripts/ensure-deps
 
-build/bmsgate: build/rel/main.o build/rel/libbmsgate.a
+build/bmsgate: build/rel/cmd/main.o build/rel/libbmsgate.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-build/asan/bmsgate: build/asan/main.o build/asan/libbmsgate.a
+build/asan/bmsgate: build/asan/cmd/main.o build/asan/libbmsgate.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -127,6 +128,6 @@ demo: deps
 clean:
 	rm -rf build
 
--include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) build/rel/main.d build/asan/main.d
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) build/rel/cmd/main.d build/asan/cmd/main.d
 -include $(patsubst tests/unit/%.c,build/asan/tests/unit/%.d,$(UNIT_SRC))
 -include $(patsubst fuzz/%.c,build/asan/fuzz/%.d,$(FUZZ_SRC)) build/asan/tests/fuzz_replay_main.d

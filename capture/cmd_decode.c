@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "capture/engine.h"
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "parsers/bacnet.h"
 #include "parsers/modbus.h"
 

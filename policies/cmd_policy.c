@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "parsers/bacnet.h"
 #include "parsers/modbus.h"
 #include "policies/policy_int.h"

@@ -1,5 +1,5 @@
 /* proxy/cmd_guard.c: `bmsgate guard [-n] -c FILE` (start-up shared with the tunnel in proxy/cmdline.c). */
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "proxy/cmdline.h"
 #include "proxy/proxy.h"
 

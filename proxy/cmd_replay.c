@@ -18,7 +18,7 @@
 #include <pcap/pcap.h>
 
 #include "capture/engine.h"
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "proxy/inspect.h"
 
 struct replay {

@@ -1,5 +1,5 @@
 /* proxy/cmd_tunnel.c: `bmsgate tunnel [-n] -c FILE` (start-up shared with the guard in proxy/cmdline.c). */
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "proxy/cmdline.h"
 #include "proxy/proxy.h"
 

@@ -20,7 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "proxy/pki.h"
+#include "pki/pki.h"
 
 struct fx {
 	char dir[PATH_MAX];

@@ -1,4 +1,4 @@
-/* proxy/pki.h: the site PKI behind `bmsgate pki` (OpenSSL 3 libcrypto, no openssl CLI).
+/* pki/pki.h: the site PKI behind `bmsgate pki` (OpenSSL 3 libcrypto, no openssl CLI).
  *
  * One directory holds one site CA and everything it issued. File names are stable and
  * documented in docs/pki.md:

@@ -1,9 +1,9 @@
-/* main.c: bmsgate, one binary with subcommands. */
+/* cmd/main.c: bmsgate, one binary with subcommands. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 
 struct command {
 	const char *name;

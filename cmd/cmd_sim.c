@@ -1,10 +1,10 @@
-/* sim/cmd_sim.c: `bmsgate sim modbus`, device simulators for demos and tests. */
+/* cmd/cmd_sim.c: `bmsgate sim modbus`, device simulators for demos and tests. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "sim/modbus_sim.h"
 
 static void usage(FILE *out)

@@ -1,4 +1,4 @@
-/* audit/query.c: reading the trail: `query`, `summary` and `tail`.
+/* cmd/audit_query.c: reading the trail: `query`, `summary` and `tail`.
  * Records are parsed with jansson (audit_line_parse); checkpoint lines are
  * skipped. A decision's device result arrives later as a "result" record
  * with "ref" = the decision's seq: the table joins it. */
@@ -16,7 +16,8 @@
 
 #include <jansson.h>
 
-#include "audit/audit_int.h"
+#include "audit/read.h"
+#include "cmd/audit_cmds.h"
 
 /* ---- shared: field access and the readable row ---- */
 
@@ -371,7 +372,7 @@ static int parse_filter_arg(struct filter *f, int argc, char **argv, int *i, boo
 	return 1;
 }
 
-int audit_cmd_query(int argc, char **argv)
+int cmd_audit_query(int argc, char **argv)
 {
 	struct filter f = { 0 };
 	bool json = false;
@@ -520,7 +521,7 @@ static void print_map(const char *title, json_t *map, size_t top, bool by_key)
 	free(v);
 }
 
-int audit_cmd_summary(int argc, char **argv)
+int cmd_audit_summary(int argc, char **argv)
 {
 	struct filter f = { 0 };
 	const char **files = calloc((size_t)argc, sizeof(*files));
@@ -747,7 +748,7 @@ static int tail_whole_file(const char *name, struct tailbuf *t, bool json, uint6
 	return r < 0 ? r : 0;
 }
 
-int audit_cmd_tail(int argc, char **argv)
+int cmd_audit_tail(int argc, char **argv)
 {
 	bool follow = false, json = false;
 	long lines = 10;

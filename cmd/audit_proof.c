@@ -1,4 +1,4 @@
-/* audit/proof.c: `bmsgate audit prove` and `bmsgate audit verify-proof`.
+/* cmd/audit_proof.c: `bmsgate audit prove` and `bmsgate audit verify-proof`.
  *
  * prove reads the log (every file from the start) and prints one JSON object:
  *   inclusion:   {"proof":"inclusion","index":N,"tree_size":S,"leaf_hash":H,
@@ -17,7 +17,8 @@
 
 #include <jansson.h>
 
-#include "audit/audit_int.h"
+#include "audit/read.h"
+#include "cmd/audit_cmds.h"
 
 struct loaded {
 	uint8_t (*leaves)[AUDIT_HASH_LEN];
@@ -159,7 +160,7 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-int audit_cmd_prove(int argc, char **argv)
+int cmd_audit_prove(int argc, char **argv)
 {
 	uint64_t seq = UINT64_MAX, size = 0, from = 0, to = 0;
 	bool have_seq = false, have_size = false, have_from = false, have_to = false;
@@ -384,7 +385,7 @@ static char *read_small_file(const char *path, size_t *len)
 	return buf;
 }
 
-int audit_cmd_verify_proof(int argc, char **argv)
+int cmd_audit_verify_proof(int argc, char **argv)
 {
 	const char *proof_path = NULL, *key_path = NULL, *held = NULL, *record_path = NULL;
 	for (int i = 1; i < argc; i++) {

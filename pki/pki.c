@@ -1,4 +1,4 @@
-/* proxy/pki.c: site CA, certificate issue, revocation and CRL with OpenSSL 3 libcrypto.
+/* pki/pki.c: site CA, certificate issue, revocation and CRL with OpenSSL 3 libcrypto.
  *
  * Why libcrypto and not the openssl CLI: a site must be runnable without an openssl
  * incantation, and the role extension, file modes and index must be right every time.
@@ -6,7 +6,7 @@
  * reader never sees half a file. Private keys are created 0600 with O_EXCL and never exist
  * with a wider mode, whatever the umask.
  */
-#include "proxy/pki.h"
+#include "pki/pki.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

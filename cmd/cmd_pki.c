@@ -1,4 +1,4 @@
-/* proxy/cmd_pki.c: `bmsgate pki`, the site CA for operators (no openssl incantations). */
+/* cmd/cmd_pki.c: `bmsgate pki`, the site CA for operators (no openssl incantations). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 
 #include <openssl/pem.h>
 
-#include "cmds.h"
-#include "proxy/pki.h"
+#include "cmd/cmds.h"
+#include "pki/pki.h"
 #include "proxy/tls.h"
 
 static void usage(FILE *out)

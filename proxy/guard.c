@@ -46,12 +46,11 @@
 /* One read buffer for the whole loop: libuv calls read right after alloc, and a TLS
  * session copies ciphertext into its BIO at once, so no connection holds one while idle. */
 static uint8_t g_rbuf[17 * 1024];
-static uint8_t g_scratch[64 * 1024];
 static struct proxy_verdict g_verdict; /* large (a decoded request); one per loop */
 
 uint64_t guard_now_ms(struct guard *g)
 {
-	return uv_now(g->loop);
+	return g->io->now_ms(g);
 }
 
 uint64_t guard_now_us(void)
@@ -61,19 +60,12 @@ uint64_t guard_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+/* ---- the audit trail and the clock, through the driver ---- */
 
-static void audit_event(struct guard *g, struct audit_event *ev)
+static void audit_event(struct guard *g, const struct audit_event *ev)
 {
 	uint64_t t;
-	if (!g->audit)
-		return;
-	int rc = audit_submit(g->audit, ev, &t);
+	int rc = g->io->record(g, ev, false, &t);
 	if (rc < 0)
 		proxy_log_warn("audit: a %s record was not queued: %s", audit_kind_name(ev->kind), strerror(-rc));
 }
@@ -93,57 +85,134 @@ void guard_record_result(struct guard *g, uint64_t ticket, uint64_t start_us, ui
 		.ref = ticket,
 		.result = result,
 		.exception = exception,
-		.latency_us = mono_us() - start_us,
+		.latency_us = proxy_mono_us() - start_us,
 		.detail = detail,
 	};
 	audit_event(g, &ev);
 }
 
+/* ---- sessions: the one state, its setter, its table ----
+ *
+ *   from \ to     HANDSHAKING  OPEN  FINISHING  CLOSING
+ *   ACCEPTED          tls      plain               refused (limits, source, memory)
+ *   HANDSHAKING                 ok                 refused, failed, peer gone, timeout
+ *   OPEN                                 ok        at once (reset, write error, revoked, idle, drain deadline)
+ *   FINISHING                                      the last decided request completed, or at once
+ *   CLOSING       (nothing: the handles close; the memory goes in the last close callback)
+ */
+static const uint8_t gs_next[GS_NSTATES] = {
+	[GS_ACCEPTED] = 1u << GS_HANDSHAKING | 1u << GS_OPEN | 1u << GS_CLOSING,
+	[GS_HANDSHAKING] = 1u << GS_OPEN | 1u << GS_CLOSING,
+	[GS_OPEN] = 1u << GS_FINISHING | 1u << GS_CLOSING,
+	[GS_FINISHING] = 1u << GS_CLOSING,
+	[GS_CLOSING] = 0,
+};
+
+static const char *const gs_name[GS_NSTATES] = {
+	[GS_ACCEPTED] = "accepted", [GS_HANDSHAKING] = "handshaking", [GS_OPEN] = "open",
+	[GS_FINISHING] = "finishing", [GS_CLOSING] = "closing",
+};
+
+bool guard_session_can(enum gsession_state from, enum gsession_state to)
+{
+	return from < GS_NSTATES && to < GS_NSTATES && (gs_next[from] & (1u << to)) != 0;
+}
+
+const char *guard_session_state_name(enum gsession_state st)
+{
+	return st < GS_NSTATES ? gs_name[st] : "?";
+}
+
+/* The only writer of s->state. A move the table does not allow is a bug in this file: stop
+ * rather than forward for a session in a state nobody reasoned about. */
+static void session_set(struct gsession *s, enum gsession_state to)
+{
+	if (!guard_session_can((enum gsession_state)s->state, to)) {
+		proxy_log_err("bug: session state %s -> %s", guard_session_state_name((enum gsession_state)s->state),
+			      guard_session_state_name(to));
+		abort();
+	}
+	s->state = (uint8_t)to;
+}
+
+static bool session_up(const struct gsession *s)
+{
+	return s->state == GS_OPEN || s->state == GS_FINISHING;
+}
+
+/* Reading the peer: open and not held back by a limit. */
+static bool session_reading(const struct gsession *s)
+{
+	return s->state == GS_OPEN && !s->blocked;
+}
+
+static const char *session_who(const struct gsession *s)
+{
+	return s->id.subject[0] ? s->id.subject : s->is_tls ? "connection" : "legacy client";
+}
+
 /* ---- sessions: output ---- */
 
-static void session_close(struct gsession *s, const char *why);
+enum gend {
+	END_QUIET = 0, /* the audit record says it all */
+	END_LOUD,      /* and a diagnostic line: "closing WHO: why" */
+	END_REFUSED,   /* never open: "refused WHO: why", a conn_refused record, the TLS alert sent */
+};
+
+static void session_close(struct gsession *s, const char *why, enum gend how);
+
+static bool tls_record(void *owner, const uint8_t *buf, size_t n)
+{
+	struct gsession *s = owner;
+	if (s->state == GS_CLOSING)
+		return false;
+	int rc = s->g->io->write(s, buf, n);
+	if (rc < 0) {
+		session_close(s, uv_strerror(rc), END_QUIET);
+		return false;
+	}
+	return true;
+}
+
+static uint8_t *tls_room(void *owner, size_t *cap);
+static bool tls_app(void *owner, size_t n);
+static bool tls_opened(void *owner);
+
+static const struct proxy_tls_peer tls_peer = {
+	.room = tls_room,
+	.app = tls_app,
+	.opened = tls_opened,
+	.record = tls_record,
+};
 
 static void session_flush(struct gsession *s)
 {
-	if (!s->tls_mode || !s->tls.ssl || s->closing)
-		return;
-	while (BIO_ctrl_pending(s->tls.wbio) > 0) {
-		int n = BIO_read(s->tls.wbio, g_scratch, (int)sizeof(g_scratch));
-		if (n <= 0)
-			break;
-		int rc = proxy_out_write((uv_stream_t *)&s->tcp, &s->out, g_scratch, (size_t)n);
-		if (rc < 0) {
-			session_close(s, uv_strerror(rc));
-			return;
-		}
-	}
+	if (s->is_tls && s->tls.ssl && s->state != GS_CLOSING)
+		(void)proxy_tls_flush(&s->tls, &tls_peer, s);
 }
 
+/* Plaintext for the peer: as records (flushed by the caller's pass), or straight to the socket. */
 static void session_send(struct gsession *s, const uint8_t *buf, size_t len)
 {
-	if (s->closing)
+	if (s->state == GS_CLOSING)
 		return;
-	if (!s->tls_mode) {
-		int rc = proxy_out_write((uv_stream_t *)&s->tcp, &s->out, buf, len);
+	if (!s->is_tls) {
+		int rc = s->g->io->write(s, buf, len);
 		if (rc < 0)
-			session_close(s, uv_strerror(rc));
+			session_close(s, uv_strerror(rc), END_QUIET);
 		return;
 	}
-	int n = SSL_write(s->tls.ssl, buf, (int)len);
-	if (n != (int)len) {
+	if (proxy_tls_write(&s->tls, buf, len) < 0) {
 		char why[160];
 		proxy_tls_failure(s->tls.ssl, NULL, why, sizeof(why));
-		session_close(s, why);
+		session_close(s, why, END_QUIET);
 	}
 }
 
-/* ---- sessions: close ---- */
+/* ---- sessions: the one close path ---- */
 
-static void session_freed(uv_handle_t *h)
+void guard_session_free(struct gsession *s)
 {
-	struct gsession *s = h->data;
-	if (--s->pending_closes > 0)
-		return;
 	proxy_tls_free(&s->tls);
 	free(s->reqs);
 	free(s);
@@ -151,12 +220,23 @@ static void session_freed(uv_handle_t *h)
 
 static void guard_maybe_finish(struct guard *g);
 
-static void session_close(struct gsession *s, const char *why)
+/* Logs once, records once, resolves every decided request, releases the handles. */
+static void session_close(struct gsession *s, const char *why, enum gend how)
 {
 	struct guard *g = s->g;
-	if (s->closing)
+	if (s->state == GS_CLOSING)
 		return;
-	s->closing = true;
+	bool was_up = session_up(s);
+	if (how == END_REFUSED) {
+		proxy_log_info("refused %s: %s", s->id.subject[0] ? s->id.subject : "connection", why);
+		audit_simple(g, AUDIT_CONN_REFUSED, &s->id, why);
+		session_flush(s); /* the TLS alert, so the peer learns why */
+		if (s->state == GS_CLOSING)
+			return; /* the flush failed and closed it */
+	} else if (how == END_LOUD && !s->ended_loud) {
+		proxy_log_info("closing %s: %s", session_who(s), why);
+	}
+	session_set(s, GS_CLOSING);
 	char nf[224];
 	snprintf(nf, sizeof(nf), "not forwarded: the connection closed first (%s)", why);
 	for (unsigned i = 0; s->reqs && i < s->nreqs; i++) {
@@ -165,64 +245,53 @@ static void session_close(struct gsession *s, const char *why)
 		if (r->state == GREQ_AUDIT_WAIT)
 			proxy_list_del(&r->link);
 		else if (r->state == GREQ_QUEUED || r->state == GREQ_SENT)
-			upstream_cancel(r, r->has_ticket); /* at the device: its outcome is recorded later */
+			g->io->cancel(r, r->has_ticket); /* at the device: its outcome is recorded later */
 		if (never_sent && r->has_ticket)
 			guard_record_result(g, r->ticket, r->start_us, AUDIT_RESULT_NOT_FORWARDED, 0, nf);
 		r->state = GREQ_FREE;
 	}
 	s->inflight = 0;
-	if (s->accepted_audited)
+	if (was_up)
 		audit_simple(g, AUDIT_CONN_CLOSED, &s->id, why);
 	proxy_list_del(&s->link);
 	g->nsessions--;
-	uv_read_stop((uv_stream_t *)&s->tcp);
-	s->pending_closes = 2;
-	uv_close((uv_handle_t *)&s->tcp, session_freed);
-	uv_close((uv_handle_t *)&s->timer, session_freed);
+	g->io->release(s);
 	guard_maybe_finish(g);
 }
 
-/* Refused before it became a session anyone could use: recorded with the reason. */
-static void session_refuse(struct gsession *s, const char *why)
-{
-	proxy_log_info("refused %s: %s", s->id.subject[0] ? s->id.subject : "connection", why);
-	audit_simple(s->g, AUDIT_CONN_REFUSED, &s->id, why);
-	session_flush(s); /* the TLS alert, so the peer learns why */
-	session_close(s, why);
-}
-
 /* ---- sessions: timer, watch, finish ---- */
-
-static void on_session_timer(uv_timer_t *t);
 
 /* The timer runs at or before the earliest deadline and recomputes when it fires: bring it
  * forward only (no work per request). */
 static void session_timer_within(struct gsession *s, uint64_t ms)
 {
-	if (s->closing)
-		return;
-	if (!uv_is_active((uv_handle_t *)&s->timer) || uv_timer_get_due_in(&s->timer) > ms)
-		uv_timer_start(&s->timer, on_session_timer, ms, 0);
+	if (s->state != GS_CLOSING)
+		s->g->io->timer(s, ms, true);
 }
 
-static bool session_reading(const struct gsession *s)
+/* Stop reading and see the peer's reset through the watch instead. */
+static void session_hold(struct gsession *s)
 {
-	return !s->blocked && !s->finishing;
+	(void)s->g->io->read(s, false);
+	session_timer_within(s, GUARD_WATCH_MS);
 }
 
 /* No more input; the decided requests complete, then the session closes with `why`. */
-static void session_finish(struct gsession *s, const char *why)
+static void session_finish(struct gsession *s, const char *why, enum gend how)
 {
-	if (s->closing || s->finishing)
+	if (s->state == GS_CLOSING || s->state == GS_FINISHING)
 		return;
-	if (s->inflight == 0) {
-		session_close(s, why);
+	if (s->inflight == 0 || s->state != GS_OPEN) {
+		session_close(s, why, how);
 		return;
 	}
-	s->finishing = true;
+	if (how == END_LOUD) {
+		proxy_log_info("closing %s: %s", session_who(s), why);
+		s->ended_loud = true;
+	}
+	session_set(s, GS_FINISHING);
 	snprintf(s->finish_why, sizeof(s->finish_why), "%s", why);
-	uv_read_stop((uv_stream_t *)&s->tcp);
-	session_timer_within(s, GUARD_WATCH_MS);
+	session_hold(s);
 }
 
 /* The peer closed its sending side: answer what it asked, then close. */
@@ -234,26 +303,34 @@ static void session_eof(struct gsession *s, const char *why)
 		why = w;
 	}
 	s->frame_since_ms = 0; /* it can never complete: not a frame timeout */
-	session_finish(s, why);
+	session_finish(s, why, END_QUIET);
+}
+
+void guard_session_eof(struct gsession *s)
+{
+	if (s->state == GS_CLOSING)
+		return;
+	if (s->state < GS_OPEN) {
+		session_close(s, "peer closed the connection during the handshake", END_QUIET);
+		return;
+	}
+	/* for TLS: records already fed were all read; a peer that half-closes still gets its answers */
+	session_eof(s, "peer closed the connection");
+}
+
+void guard_session_error(struct gsession *s, int err)
+{
+	session_close(s, uv_strerror(err), END_QUIET);
 }
 
 /* A session that is not being read does not see its peer's reset through a read. Returns -1
  * when the session was closed. */
 static int session_watch(struct gsession *s)
 {
-	uv_os_fd_t fd;
-	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) < 0)
-		return 0;
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-	if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLERR | POLLHUP)))
-		return 0; /* POLLRDHUP alone: a half-close; that peer still gets its answers */
-	int err = 0;
-	socklen_t elen = sizeof(err);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-		err = errno;
 	char why[128];
-	snprintf(why, sizeof(why), "peer gone while not being read: %s", err ? strerror(err) : "hang-up");
-	session_close(s, why);
+	if (s->g->io->watch(s, why, sizeof(why)) == 0)
+		return 0;
+	session_close(s, why, END_QUIET);
 	return -1;
 }
 
@@ -271,43 +348,42 @@ static void frame_clock(struct gsession *s, bool partial, bool progressed)
 	session_timer_within(s, s->g->cfg.limits.frame_timeout_ms);
 }
 
-static void on_session_timer(uv_timer_t *t)
+void guard_session_timer(struct gsession *s)
 {
-	struct gsession *s = t->data;
 	struct guard *g = s->g;
 	const struct proxy_limits *l = &g->cfg.limits;
-	if (s->closing)
+	if (s->state == GS_CLOSING)
 		return;
 	uint64_t now = guard_now_ms(g);
-	if (!s->handshaken && now - s->start_ms >= l->handshake_timeout_ms) {
-		session_refuse(s, "handshake timeout");
+	bool up = session_up(s);
+	if (!up && now - s->start_ms >= l->handshake_timeout_ms) {
+		session_close(s, "handshake timeout", END_REFUSED);
 		return;
 	}
 	if (s->frame_since_ms && now - s->frame_since_ms >= l->frame_timeout_ms) {
 		char why[160];
 		snprintf(why, sizeof(why), "frame-timeout: a frame not completed within %u ms (%u bytes of it)",
 			 l->frame_timeout_ms, (unsigned)s->in_len);
-		proxy_log_info("closing %s: %s", s->id.subject[0] ? s->id.subject : "legacy client", why);
 		s->frame_since_ms = 0;
-		session_finish(s, why);
-		if (s->closing)
+		session_finish(s, why, END_LOUD);
+		if (s->state == GS_CLOSING)
 			return;
 	}
-	if (s->handshaken && !session_reading(s) && session_watch(s) < 0)
+	if (up && !session_reading(s) && session_watch(s) < 0)
 		return;
-	if (s->handshaken && s->inflight == 0 && now - s->last_activity_ms >= l->idle_timeout_ms) {
-		session_close(s, "idle timeout");
+	if (up && s->inflight == 0 && now - s->last_activity_ms >= l->idle_timeout_ms) {
+		session_close(s, "idle timeout", END_QUIET);
 		return;
 	}
 	/* next: the earliest deadline that applies (idle is rechecked lazily while requests are out) */
 	uint64_t next = s->inflight ? l->idle_timeout_ms : l->idle_timeout_ms - (now - s->last_activity_ms);
-	if (!s->handshaken && l->handshake_timeout_ms - (now - s->start_ms) < next)
+	if (!up && l->handshake_timeout_ms - (now - s->start_ms) < next)
 		next = l->handshake_timeout_ms - (now - s->start_ms);
 	if (s->frame_since_ms && l->frame_timeout_ms - (now - s->frame_since_ms) < next)
 		next = l->frame_timeout_ms - (now - s->frame_since_ms);
-	if (s->handshaken && !session_reading(s) && GUARD_WATCH_MS < next)
+	if (up && !session_reading(s) && GUARD_WATCH_MS < next)
 		next = GUARD_WATCH_MS;
-	uv_timer_start(&s->timer, on_session_timer, next ? next : 1, 0);
+	g->io->timer(s, next ? next : 1, false);
 }
 
 /* ---- sessions: input ---- */
@@ -316,41 +392,38 @@ static void session_block(struct gsession *s)
 {
 	if (!s->blocked) {
 		s->blocked = true;
-		uv_read_stop((uv_stream_t *)&s->tcp);
-		session_timer_within(s, GUARD_WATCH_MS);
+		session_hold(s);
 	}
 }
 
 static void session_pump(struct gsession *s);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 static void session_unblock(struct gsession *s)
 {
 	struct guard *g = s->g;
-	if (!s->blocked || s->closing || s->finishing)
+	if (!s->blocked || s->state != GS_OPEN)
 		return;
 	if (s->inflight >= s->nreqs || s->out.queued > g->cfg.limits.buffer_size)
 		return;
 	s->blocked = false;
-	if (uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) < 0) {
-		session_close(s, "cannot read");
+	if (g->io->read(s, true) < 0) {
+		session_close(s, "cannot read", END_QUIET);
 		return;
 	}
 	session_pump(s);
 }
 
-static void on_out_drained(struct proxy_out *o)
+void guard_session_drained(struct gsession *s)
 {
-	session_unblock(o->owner);
+	session_unblock(s);
 }
 
 /* A queued write failed: the peer reset (or is gone); also when it is not being read. */
-static void on_out_failed(struct proxy_out *o, int status)
+void guard_session_write_failed(struct gsession *s, int status)
 {
 	char why[96];
 	snprintf(why, sizeof(why), "write: %s", uv_strerror(status));
-	session_close(o->owner, why);
+	session_close(s, why, END_QUIET);
 }
 
 static struct greq *free_req(struct gsession *s)
@@ -361,20 +434,59 @@ static struct greq *free_req(struct gsession *s)
 	return NULL;
 }
 
-static void audit_durable_check(struct guard *g);
-static void on_audit_flush_idle(uv_idle_t *h);
+/* The verdict says forward: record the decision first; the request goes to its device once
+ * the record is durable (or at once under fail = open with a failing log). Returns true when
+ * it waits for its record. */
+static bool act_forward(struct gsession *s, const struct proxy_verdict *v, const uint8_t *frame)
+{
+	struct guard *g = s->g;
+	uint64_t ticket = 0;
+	int rc = g->io->record(g, &v->event, true, &ticket);
+	if (rc < 0 && !g->io->fail_open(g)) {
+		uint8_t exc[9];
+		proxy_log_err("audit: cannot record a decision (%s): refusing to forward", strerror(-rc));
+		size_t n = modbus_encode_exception(v->req.raw.modbus.tid, v->req.raw.modbus.unit, v->req.raw.modbus.fc,
+						   PROXY_EXC_PATH_UNAVAILABLE, exc);
+		session_send(s, exc, n);
+		return false;
+	}
+	struct greq *r = free_req(s);
+	r->s = s;
+	r->has_ticket = rc == 0;
+	r->orig_tid = v->req.raw.modbus.tid;
+	r->unit = frame[6];
+	r->fc = frame[7];
+	r->ticket = ticket;
+	r->start_us = proxy_mono_us();
+	r->dev = upstream_device(g, v->device);
+	r->tx = NULL;
+	r->len = (uint16_t)v->consumed;
+	memcpy(r->adu, frame, v->consumed);
+	s->inflight++;
+	if (rc < 0) {
+		/* fail = open: the operator chose availability over the record */
+		g->io->submit(r);
+		return false;
+	}
+	r->state = GREQ_AUDIT_WAIT;
+	proxy_list_push(&g->audit_wait, &r->link);
+	return true;
+}
 
-/* Inspect and act on every whole frame buffered; stop when a limit says so. */
+static void audit_durable_check(struct guard *g);
+
+/* Inspect and act on every whole frame buffered; stop when a limit says so. This function
+ * coordinates: the acts are session_send, act_forward and session_finish. */
 static void process_input(struct gsession *s)
 {
 	struct guard *g = s->g;
 	struct proxy_verdict *v = &g_verdict;
 	size_t off = 0;
 	bool queued = false, partial = false;
-	if (s->finishing || s->in_len == 0)
+	if (s->state != GS_OPEN || s->in_len == 0)
 		return; /* nothing after a malformed frame, a half-close or a frame timeout is taken; and
 			 * no plaintext says nothing about a TLS record still arriving (frame_clock) */
-	while (!s->closing && off < s->in_len) {
+	while (s->state == GS_OPEN && off < s->in_len) {
 		if (s->inflight >= s->nreqs || s->out.queued > g->cfg.limits.buffer_size) {
 			session_block(s);
 			break;
@@ -387,21 +499,20 @@ static void process_input(struct gsession *s)
 			.roles = &s->roles,
 			.now_us = (int64_t)guard_now_us(),
 		};
-		uint64_t t0 = mono_us();
+		uint64_t t0 = proxy_mono_us();
 		proxy_inspect(&ctx, s->in + off, s->in_len - off, v);
 		if (v->action == PROXY_NEED_MORE) {
 			partial = true;
 			break;
 		}
-		v->event.latency_us = mono_us() - t0; /* the decision's own cost: frame, decode, decide */
+		v->event.latency_us = proxy_mono_us() - t0; /* the decision's own cost: frame, decode, decide */
 		if (v->action == PROXY_CLOSE) {
 			if (v->audit)
 				audit_event(g, &v->event);
-			proxy_log_info("closing %s: %s", s->id.subject[0] ? s->id.subject : "legacy client", v->detail);
 			/* the requests decided before this frame still complete; nothing after it is read */
 			s->frame_since_ms = 0;
-			session_finish(s, v->detail[0] ? v->detail : "protocol error");
-			if (s->closing || queued)
+			session_finish(s, v->detail[0] ? v->detail : "protocol error", END_LOUD);
+			if (s->state == GS_CLOSING || queued)
 				goto check_audit;
 			return;
 		}
@@ -412,46 +523,10 @@ static void process_input(struct gsession *s)
 			off += v->consumed;
 			continue;
 		}
-		/* PROXY_FORWARD: record first, forward once the record is durable */
-		uint64_t ticket = 0;
-		int rc = audit_queue(g->audit, &v->event, &ticket);
-		if (rc == 0 && !g->audit_unflushed) {
-			g->audit_unflushed = true;
-			uv_idle_start(&g->audit_flush_idle, on_audit_flush_idle);
-		}
-		if (rc < 0 && !audit_fail_open(g->audit)) {
-			uint8_t exc[9];
-			proxy_log_err("audit: cannot record a decision (%s): refusing to forward", strerror(-rc));
-			size_t n = modbus_encode_exception(v->req.raw.modbus.tid, v->req.raw.modbus.unit,
-							   v->req.raw.modbus.fc, PROXY_EXC_PATH_UNAVAILABLE, exc);
-			session_send(s, exc, n);
-			off += v->consumed;
-			continue;
-		}
-		struct greq *r = free_req(s);
-		r->s = s;
-		r->has_ticket = rc == 0;
-		r->orig_tid = v->req.raw.modbus.tid;
-		r->unit = s->in[off + 6];
-		r->fc = s->in[off + 7];
-		r->ticket = ticket;
-		r->start_us = mono_us();
-		r->dev = upstream_device(g, v->device);
-		r->tx = NULL;
-		r->len = (uint16_t)v->consumed;
-		memcpy(r->adu, s->in + off, v->consumed);
-		s->inflight++;
+		queued |= act_forward(s, v, s->in + off);
 		off += v->consumed;
-		if (rc < 0) {
-			/* fail = open: the operator chose availability over the record */
-			upstream_submit(r);
-			continue;
-		}
-		r->state = GREQ_AUDIT_WAIT;
-		proxy_list_push(&g->audit_wait, &r->link);
-		queued = true;
 	}
-	if (s->closing)
+	if (s->state == GS_CLOSING)
 		return;
 	if (off) {
 		memmove(s->in, s->in + off, s->in_len - off);
@@ -464,140 +539,119 @@ check_audit:
 	 * would wait until their client gives up: ask once per batch, and refuse now. */
 	if (queued) {
 		int failing = 0;
-		(void)audit_durable(g->audit, &failing);
+		(void)g->io->durable(g, &failing);
 		if (failing)
 			audit_durable_check(g);
 	}
 }
 
-static void handshake_done(struct gsession *s)
+/* The TLS handshake completed: identity, then open. */
+static bool tls_opened(void *owner)
 {
+	struct gsession *s = owner;
 	struct guard *g = s->g;
 	X509 *cert = SSL_get0_peer_certificate(s->tls.ssl);
 	if (!cert || SSL_get_verify_result(s->tls.ssl) != X509_V_OK) {
-		session_refuse(s, "no verified client certificate");
-		return;
+		session_close(s, "no verified client certificate", END_REFUSED);
+		return false;
 	}
 	/* note: why the identity is refused, or why its role extension was ignored */
 	char note[192];
 	if (proxy_tls_identity(cert, &s->id, note, sizeof(note)) < 0) {
-		session_refuse(s, note[0] ? note : "cannot read the client certificate");
-		return;
+		session_close(s, note[0] ? note : "cannot read the client certificate", END_REFUSED);
+		return false;
 	}
 	/* after the identity, so that the refusal record says whom it turned away */
 	if (g->crl_stale && g->cfg.crl_stale == PROXY_CRL_STALE_REFUSE) {
-		session_refuse(s, g->crl_stale_why);
-		return;
+		session_close(s, g->crl_stale_why, END_REFUSED);
+		return false;
 	}
-	s->handshaken = true;
-	s->accepted_audited = true;
+	session_set(s, GS_OPEN);
 	char detail[320];
 	snprintf(detail, sizeof(detail), "%s %s%s%s", SSL_get_version(s->tls.ssl), SSL_get_cipher_name(s->tls.ssl),
 		 note[0] ? "; " : "", note);
 	audit_simple(g, AUDIT_CONN_ACCEPTED, &s->id, detail);
 	s->last_activity_ms = guard_now_ms(g);
+	return true;
 }
 
+static uint8_t *tls_room(void *owner, size_t *cap)
+{
+	struct gsession *s = owner;
+	if (s->state == GS_CLOSING || s->blocked || s->in_len >= sizeof(s->in))
+		return NULL;
+	*cap = sizeof(s->in) - s->in_len;
+	return s->in + s->in_len;
+}
+
+static bool tls_app(void *owner, size_t n)
+{
+	struct gsession *s = owner;
+	s->in_len = (uint16_t)(s->in_len + n);
+	process_input(s);
+	return s->state != GS_CLOSING;
+}
+
+/* Whatever is buffered is taken as far as the state allows: TLS records through the one pump,
+ * then the frames. */
 static void session_pump(struct gsession *s)
 {
-	if (!s->tls_mode) {
-		process_input(s);
-		return;
-	}
-	if (!s->handshaken) {
-		ERR_clear_error();
-		int r = SSL_do_handshake(s->tls.ssl);
-		if (r != 1) {
-			int e = SSL_get_error(s->tls.ssl, r);
-			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-				session_flush(s);
-				return;
-			}
-			char why[256];
-			proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
-			if (s->verr.err)
-				snprintf(s->id.subject, sizeof(s->id.subject), "%s", s->verr.subject);
-			session_refuse(s, why);
-			return;
-		}
-		handshake_done(s);
-		if (s->closing)
-			return;
-	}
 	process_input(s);
-	while (!s->closing && !s->blocked && s->in_len < sizeof(s->in)) {
-		ERR_clear_error();
-		int n = SSL_read(s->tls.ssl, s->in + s->in_len, (int)(sizeof(s->in) - s->in_len));
-		if (n > 0) {
-			s->in_len = (uint16_t)(s->in_len + n);
-			process_input(s);
-			continue;
-		}
-		int e = SSL_get_error(s->tls.ssl, n);
-		if (e == SSL_ERROR_WANT_READ)
-			break;
-		if (e == SSL_ERROR_ZERO_RETURN) {
-			session_flush(s);
-			session_eof(s, "peer closed the TLS session");
-			return;
-		}
-		char why[256];
+	if (!s->is_tls || s->state == GS_CLOSING)
+		return;
+	char why[256];
+	switch (proxy_tls_pump(&s->tls, &tls_peer, s)) {
+	case PROXY_TLS_WAIT:
+		break;
+	case PROXY_TLS_STOPPED:
+		return;
+	case PROXY_TLS_PEER_DONE:
+		session_eof(s, "peer closed the TLS session");
+		return;
+	case PROXY_TLS_HS_FAILED:
 		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
-		session_close(s, why);
+		if (s->verr.err)
+			snprintf(s->id.subject, sizeof(s->id.subject), "%s", s->verr.subject);
+		session_close(s, why, END_REFUSED);
+		return;
+	case PROXY_TLS_FAILED:
+		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
+		session_close(s, why, END_QUIET);
 		return;
 	}
 	/* an unfinished TLS record is an unfinished frame too (a record trickled byte by byte) */
-	if (!s->closing && !s->in_len && session_reading(s) && !s->frame_since_ms &&
-	    (SSL_has_pending(s->tls.ssl) || BIO_ctrl_pending(s->tls.rbio) > 0))
+	if (!s->in_len && session_reading(s) && !s->frame_since_ms && proxy_tls_partial(&s->tls))
 		frame_clock(s, true, false);
-	session_flush(s);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+uint8_t *guard_session_room(struct gsession *s, size_t *cap)
 {
-	struct gsession *s = h->data;
-	(void)suggested;
-	if (s->tls_mode) {
-		buf->base = (char *)g_rbuf;
-		buf->len = sizeof(g_rbuf);
-	} else {
-		buf->base = (char *)s->in + s->in_len;
-		buf->len = sizeof(s->in) - s->in_len;
+	if (s->is_tls) {
+		/* one read buffer for the whole loop: the bytes go into the TLS engine at once */
+		*cap = sizeof(g_rbuf);
+		return g_rbuf;
 	}
+	*cap = sizeof(s->in) - s->in_len;
+	return s->in + s->in_len;
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+void guard_session_input(struct gsession *s, const uint8_t *buf, size_t n)
 {
-	struct gsession *s = st->data;
-	if (s->closing)
+	if (s->state == GS_CLOSING || n == 0)
 		return;
-	if (n == 0 || n == UV_ENOBUFS)
-		return;
-	if (n == UV_EOF) {
-		if (!s->handshaken) {
-			session_close(s, "peer closed the connection during the handshake");
-			return;
-		}
-		/* for TLS: records already fed were all read; a peer that half-closes still gets its answers */
-		session_eof(s, "peer closed the connection");
-		return;
-	}
-	if (n < 0) {
-		session_close(s, uv_strerror((int)n));
-		return;
-	}
 	s->last_activity_ms = guard_now_ms(s->g);
-	if (!s->tls_mode) {
+	if (!s->is_tls) {
+		/* read where guard_session_room said: straight into the frame buffer */
 		s->in_len = (uint16_t)(s->in_len + n);
 		process_input(s);
 		return;
 	}
-	if (!s->handshaken && BIO_ctrl_pending(s->tls.rbio) + (size_t)n > PREAUTH_MAX_BYTES) {
-		session_refuse(s, "too many bytes before the handshake completed");
+	if (s->state < GS_OPEN && proxy_tls_buffered(&s->tls) + n > PREAUTH_MAX_BYTES) {
+		session_close(s, "too many bytes before the handshake completed", END_REFUSED);
 		return;
 	}
-	if (BIO_write(s->tls.rbio, buf->base, (int)n) != (int)n) {
-		session_close(s, "out of memory");
+	if (proxy_tls_feed(&s->tls, buf, n) < 0) {
+		session_close(s, "out of memory", END_QUIET);
 		return;
 	}
 	session_pump(s);
@@ -608,8 +662,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void audit_durable_check(struct guard *g)
 {
 	int failing = 0;
-	uint64_t durable = audit_durable(g->audit, &failing);
-	bool refuse = failing && !audit_fail_open(g->audit);
+	uint64_t durable = g->io->durable(g, &failing);
+	bool refuse = failing && !g->io->fail_open(g);
 	if (failing)
 		proxy_log_err("audit trail failing (%s): %s", strerror(failing),
 			      refuse ? "refusing to forward" : "forwarding anyway (fail = open)");
@@ -626,37 +680,12 @@ static void audit_durable_check(struct guard *g)
 			guard_complete(r, NULL, 0, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
 			continue;
 		}
-		upstream_submit(r);
+		g->io->submit(r);
 	}
 }
 
-/* Before the loop waits again, the records queued since it last waited are
- * written, by this thread when the audit writer thread sleeps (no hand-off: at
- * one connection that is two context switches per request), and what they
- * release goes to the devices at once. An idle handle, not a check handle: it
- * runs before the next wait wherever the record was queued (a check handle
- * started from another check or close callback would wait for the next event). */
-static void on_audit_flush_idle(uv_idle_t *h)
+void guard_audit_ready(struct guard *g)
 {
-	struct guard *g = h->data;
-	uv_idle_stop(h);
-	/* releasing can queue more (a refused request unblocks its session) */
-	while (g->audit_unflushed) {
-		g->audit_unflushed = false;
-		if (audit_flush(g->audit) != 0)
-			audit_durable_check(g);
-	}
-	/* upstream's own check handle, started now, would run only after the wait */
-	upstream_flush(g);
-}
-
-static void on_audit_ready(uv_poll_t *p, int status, int events)
-{
-	struct guard *g = p->data;
-	(void)events;
-	if (status < 0)
-		return;
-	audit_drain_completion_fd(g->audit);
 	audit_durable_check(g);
 }
 
@@ -669,7 +698,7 @@ static void request_finish(struct greq *r, const uint8_t *adu, size_t len, uint8
 		return;
 	r->state = GREQ_FREE;
 	r->tx = NULL;
-	if (s->closing)
+	if (s->state == GS_CLOSING)
 		return;
 	if (adu) {
 		session_send(s, adu, len);
@@ -679,7 +708,7 @@ static void request_finish(struct greq *r, const uint8_t *adu, size_t len, uint8
 		session_send(s, exc, n);
 	}
 	session_flush(s);
-	if (s->closing && !detail)
+	if (s->state == GS_CLOSING && !detail)
 		detail = "client gone: the answer could not be delivered";
 	/* `results errors` (the default) records only the answers that are not a plain success:
 	 * exceptions, timeouts, an unreachable device, an answer that did not reach the client;
@@ -693,21 +722,21 @@ static void request_finish(struct greq *r, const uint8_t *adu, size_t len, uint8
 		.ref = r->ticket,
 		.result = result,
 		.exception = exception,
-		.latency_us = mono_us() - r->start_us,
+		.latency_us = proxy_mono_us() - r->start_us,
 		.anomalies = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_anomalies : 0,
 		/* a bad answer's own words say what was wrong (and what the client got) */
 		.detail = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_detail : detail,
 	};
 	audit_event(g, &ev);
 done:
-	if (s->closing)
+	if (s->state == GS_CLOSING)
 		return;
 	if (s->inflight)
 		s->inflight--;
 	s->last_activity_ms = guard_now_ms(g);
-	if (s->finishing) {
+	if (s->state == GS_FINISHING) {
 		if (s->inflight == 0)
-			session_close(s, s->finish_why);
+			session_close(s, s->finish_why, END_QUIET);
 		return;
 	}
 	session_unblock(s);
@@ -739,6 +768,219 @@ static unsigned count_source(struct guard *g, const struct sockaddr_storage *a)
 	return n;
 }
 
+void guard_session_start(struct gsession *s, const struct proxy_listener *l, const char *failed)
+{
+	struct guard *g = s->g;
+	proxy_list_push(&g->sessions, &s->link);
+	g->nsessions++;
+	s->state = GS_ACCEPTED;
+	s->is_tls = l->kind == PROXY_LISTEN_TLS;
+	s->start_ms = s->last_activity_ms = guard_now_ms(g);
+	if (failed) {
+		session_close(s, failed, END_QUIET);
+		return;
+	}
+	if (g->nsessions > g->cfg.limits.connections) {
+		session_close(s, "connection limit reached", END_REFUSED);
+		return;
+	}
+	if (count_source(g, &s->id.addr) > g->cfg.limits.connections_per_source) {
+		session_close(s, "per-source connection limit reached", END_REFUSED);
+		return;
+	}
+	s->nreqs = g->cfg.limits.requests_in_flight;
+	if (!s->is_tls) {
+		if (!proxy_net_match(l, (const struct sockaddr *)&s->id.addr)) {
+			session_close(s, "source address not allowed on the plain listener", END_REFUSED);
+			return;
+		}
+	} else if (proxy_tls_start(&s->tls, g->tls_ctx, true, NULL, &s->verr) < 0) {
+		session_close(s, "out of memory", END_REFUSED);
+		return;
+	}
+	s->reqs = calloc(s->nreqs, sizeof(*s->reqs));
+	if (!s->reqs) {
+		session_close(s, "out of memory", END_REFUSED);
+		return;
+	}
+	if (!s->is_tls) {
+		s->id.authenticated = false;
+		session_set(s, GS_OPEN);
+		audit_simple(g, AUDIT_CONN_ACCEPTED, &s->id, "plain Modbus/TCP (legacy listener)");
+	} else {
+		session_set(s, GS_HANDSHAKING);
+	}
+	g->io->timer(s, s->is_tls ? g->cfg.limits.handshake_timeout_ms : g->cfg.limits.idle_timeout_ms, false);
+	if (g->io->read(s, true) < 0)
+		session_close(s, "cannot read", END_QUIET);
+}
+
+/* ---- the libuv driver: thin callbacks around the session core above ---- */
+
+static void on_session_timer(uv_timer_t *t)
+{
+	guard_session_timer(t->data);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	size_t cap;
+	(void)suggested;
+	buf->base = (char *)guard_session_room(h->data, &cap);
+	buf->len = cap;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct gsession *s = st->data;
+	if (n == 0 || n == UV_ENOBUFS)
+		return;
+	if (n == UV_EOF)
+		guard_session_eof(s);
+	else if (n < 0)
+		guard_session_error(s, (int)n);
+	else
+		guard_session_input(s, (const uint8_t *)buf->base, (size_t)n);
+}
+
+static void on_out_drained(struct proxy_out *o)
+{
+	guard_session_drained(o->owner);
+}
+
+static void on_out_failed(struct proxy_out *o, int status)
+{
+	guard_session_write_failed(o->owner, status);
+}
+
+static void uvio_closed(uv_handle_t *h)
+{
+	struct gsession *s = h->data;
+	if (--s->pending_closes == 0)
+		guard_session_free(s);
+}
+
+static uint64_t uvio_now_ms(struct guard *g)
+{
+	return uv_now(g->loop);
+}
+
+static int uvio_write(struct gsession *s, const uint8_t *buf, size_t len)
+{
+	return proxy_out_write((uv_stream_t *)&s->tcp, &s->out, buf, len);
+}
+
+static int uvio_read(struct gsession *s, bool on)
+{
+	if (!on)
+		return uv_read_stop((uv_stream_t *)&s->tcp);
+	return uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+}
+
+static void uvio_timer(struct gsession *s, uint64_t ms, bool sooner_only)
+{
+	if (!sooner_only || !uv_is_active((uv_handle_t *)&s->timer) || uv_timer_get_due_in(&s->timer) > ms)
+		uv_timer_start(&s->timer, on_session_timer, ms, 0);
+}
+
+/* A reset or hang-up on a socket that is not being read (poll(2), no read). */
+static int uvio_watch(struct gsession *s, char *why, size_t len)
+{
+	uv_os_fd_t fd;
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) < 0)
+		return 0;
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLERR | POLLHUP)))
+		return 0; /* POLLRDHUP alone: a half-close; that peer still gets its answers */
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		err = errno;
+	snprintf(why, len, "peer gone while not being read: %s", err ? strerror(err) : "hang-up");
+	return 1;
+}
+
+static void uvio_release(struct gsession *s)
+{
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	s->pending_closes = 2;
+	uv_close((uv_handle_t *)&s->tcp, uvio_closed);
+	uv_close((uv_handle_t *)&s->timer, uvio_closed);
+}
+
+static void on_audit_flush_idle(uv_idle_t *h);
+
+static int uvio_record(struct guard *g, const struct audit_event *ev, bool batch, uint64_t *ticket)
+{
+	if (!batch)
+		return g->audit ? audit_submit(g->audit, ev, ticket) : 0;
+	int rc = audit_queue(g->audit, ev, ticket);
+	if (rc == 0 && !g->audit_unflushed) {
+		g->audit_unflushed = true;
+		uv_idle_start(&g->audit_flush_idle, on_audit_flush_idle);
+	}
+	return rc;
+}
+
+static uint64_t uvio_durable(struct guard *g, int *failing)
+{
+	return audit_durable(g->audit, failing);
+}
+
+static bool uvio_fail_open(struct guard *g)
+{
+	return audit_fail_open(g->audit);
+}
+
+static void uvio_stop(struct guard *g);
+static void uvio_drain_timer(struct guard *g, uint64_t ms);
+
+static const struct guard_io uv_io = {
+	.now_ms = uvio_now_ms,
+	.write = uvio_write,
+	.read = uvio_read,
+	.timer = uvio_timer,
+	.watch = uvio_watch,
+	.release = uvio_release,
+	.record = uvio_record,
+	.durable = uvio_durable,
+	.fail_open = uvio_fail_open,
+	.submit = upstream_submit,
+	.cancel = upstream_cancel,
+	.stop = uvio_stop,
+	.drain_timer = uvio_drain_timer,
+};
+
+/* Before the loop waits again, the records queued since it last waited are
+ * written, by this thread when the audit writer thread sleeps (no hand-off: at
+ * one connection that is two context switches per request), and what they
+ * release goes to the devices at once. An idle handle, not a check handle: it
+ * runs before the next wait wherever the record was queued (a check handle
+ * started from another check or close callback would wait for the next event). */
+static void on_audit_flush_idle(uv_idle_t *h)
+{
+	struct guard *g = h->data;
+	uv_idle_stop(h);
+	/* releasing can queue more (a refused request unblocks its session) */
+	while (g->audit_unflushed) {
+		g->audit_unflushed = false;
+		if (audit_flush(g->audit) != 0)
+			audit_durable_check(g);
+	}
+	/* upstream's own check handle, started now, would run only after the wait */
+	upstream_flush(g);
+}
+
+static void on_audit_ready(uv_poll_t *p, int status, int events)
+{
+	struct guard *g = p->data;
+	(void)events;
+	if (status < 0)
+		return;
+	audit_drain_completion_fd(g->audit);
+	audit_durable_check(g);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct guard *g = server->loop->data;
@@ -756,52 +998,15 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_timer_init(g->loop, &s->timer);
 	s->tcp.data = s;
 	s->timer.data = s;
-	proxy_list_push(&g->sessions, &s->link);
-	g->nsessions++;
 	if (uv_accept(server, (uv_stream_t *)&s->tcp) < 0) {
-		session_close(s, "accept failed");
+		guard_session_start(s, l, "accept failed");
 		return;
 	}
 	int alen = sizeof(s->id.addr);
 	uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&s->id.addr, &alen);
 	s->id.addr_len = (socklen_t)alen;
 	uv_tcp_nodelay(&s->tcp, 1);
-	s->start_ms = s->last_activity_ms = guard_now_ms(g);
-	s->tls_mode = l->kind == PROXY_LISTEN_TLS;
-
-	if (g->nsessions > g->cfg.limits.connections) {
-		session_refuse(s, "connection limit reached");
-		return;
-	}
-	if (count_source(g, &s->id.addr) > g->cfg.limits.connections_per_source) {
-		session_refuse(s, "per-source connection limit reached");
-		return;
-	}
-	s->nreqs = g->cfg.limits.requests_in_flight;
-	if (!s->tls_mode) {
-		if (!proxy_net_match(l, (const struct sockaddr *)&s->id.addr)) {
-			session_refuse(s, "source address not allowed on the plain listener");
-			return;
-		}
-		s->id.authenticated = false;
-		s->handshaken = true;
-		s->accepted_audited = true;
-		audit_simple(g, AUDIT_CONN_ACCEPTED, &s->id, "plain Modbus/TCP (legacy listener)");
-	} else {
-		if (proxy_tls_start(&s->tls, g->tls_ctx, true, NULL, &s->verr) < 0) {
-			session_refuse(s, "out of memory");
-			return;
-		}
-	}
-	s->reqs = calloc(s->nreqs, sizeof(*s->reqs));
-	if (!s->reqs) {
-		session_refuse(s, "out of memory");
-		return;
-	}
-	uint64_t first = s->tls_mode ? g->cfg.limits.handshake_timeout_ms : g->cfg.limits.idle_timeout_ms;
-	uv_timer_start(&s->timer, on_session_timer, first, 0);
-	if (uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) < 0)
-		session_close(s, "cannot read");
+	guard_session_start(s, l, NULL);
 }
 
 /* ---- reload and revocation ---- */
@@ -840,15 +1045,14 @@ static void revocation_sweep(struct guard *g)
 	while (e != &g->sessions) {
 		struct gsession *s = proxy_container_of(e, struct gsession, link);
 		e = e->next; /* session_close unlinks s */
-		if (!s->tls_mode || !s->handshaken || s->closing)
+		if (!s->is_tls || !session_up(s))
 			continue;
 		int v = proxy_tls_reverify(g->tls_ctx, s->tls.ssl);
 		if (v == X509_V_OK)
 			continue;
 		char why[200];
 		snprintf(why, sizeof(why), "certificate no longer valid: %s", X509_verify_cert_error_string(v));
-		proxy_log_info("closing %s: %s", s->id.subject, why);
-		session_close(s, why);
+		session_close(s, why, END_LOUD);
 	}
 }
 
@@ -1078,22 +1282,15 @@ static void on_crl_change(uv_fs_poll_t *h, int status, const uv_stat_t *prev, co
 
 /* ---- shutdown ---- */
 
-static void on_handle_closed(uv_handle_t *h)
-{
-	(void)h;
-}
-
 static void close_if(uv_handle_t *h)
 {
 	if (h->loop && !uv_is_closing(h))
-		uv_close(h, on_handle_closed);
+		uv_close(h, proxy_closed_noop);
 }
 
-static void guard_maybe_finish(struct guard *g)
+/* Every session is gone after a drain: the guard's own handles close, and the loop ends. */
+static void uvio_stop(struct guard *g)
 {
-	if (!g->draining || g->stopped || g->nsessions > 0)
-		return;
-	g->stopped = true;
 	upstream_close_all(g);
 	close_if((uv_handle_t *)&g->sig_hup);
 	close_if((uv_handle_t *)&g->sig_term);
@@ -1107,9 +1304,16 @@ static void guard_maybe_finish(struct guard *g)
 	close_if((uv_handle_t *)&g->audit_flush_idle);
 }
 
-static void on_drain_deadline(uv_timer_t *t)
+static void guard_maybe_finish(struct guard *g)
 {
-	struct guard *g = t->data;
+	if (!g->draining || g->stopped || g->nsessions > 0)
+		return;
+	g->stopped = true;
+	g->io->stop(g);
+}
+
+void guard_drain_deadline(struct guard *g)
+{
 	static const char why[] = "guard shutting down (drain deadline)";
 	proxy_log_warn("drain deadline reached: closing %u connections with requests in flight", g->nsessions);
 	while (!proxy_list_empty(&g->sessions)) {
@@ -1117,21 +1321,31 @@ static void on_drain_deadline(uv_timer_t *t)
 		snprintf(s->finish_why, sizeof(s->finish_why), "%s", why);
 		/* a request at the device is cut: its client gets 0B and the record says so; the
 		 * device's answer, if it comes, is not waited for */
-		for (unsigned i = 0; s->reqs && i < s->nreqs && !s->closing; i++) {
+		for (unsigned i = 0; s->reqs && i < s->nreqs && s->state != GS_CLOSING; i++) {
 			struct greq *r = &s->reqs[i];
 			if (r->state != GREQ_SENT)
 				continue;
-			upstream_cancel(r, false);
+			g->io->cancel(r, false);
 			request_finish(r, NULL, 0, AUDIT_RESULT_TIMEOUT, PROXY_EXC_TARGET_NO_RESPONSE,
 				       "drain deadline: the device had not answered when the guard stopped");
 		}
 		/* the rest were never forwarded: recorded so by the close */
-		session_close(s, why);
+		session_close(s, why, END_QUIET);
 	}
 	guard_maybe_finish(g);
 }
 
-static void guard_drain(struct guard *g, const char *why)
+static void on_drain_deadline(uv_timer_t *t)
+{
+	guard_drain_deadline(t->data);
+}
+
+static void uvio_drain_timer(struct guard *g, uint64_t ms)
+{
+	uv_timer_start(&g->drain_timer, on_drain_deadline, ms, 0);
+}
+
+void guard_drain(struct guard *g, const char *why)
 {
 	if (g->draining)
 		return;
@@ -1144,9 +1358,9 @@ static void guard_drain(struct guard *g, const char *why)
 		struct gsession *s = proxy_container_of(e, struct gsession, link);
 		e = e->next; /* session_finish may close (and unlink) s */
 		s->frame_since_ms = 0;
-		session_finish(s, "guard shutting down");
+		session_finish(s, "guard shutting down", END_QUIET);
 	}
-	uv_timer_start(&g->drain_timer, on_drain_deadline, g->cfg.limits.drain_timeout_ms, 0);
+	g->io->drain_timer(g, g->cfg.limits.drain_timeout_ms);
 	guard_maybe_finish(g);
 }
 
@@ -1200,19 +1414,19 @@ static int open_audit(struct guard *g)
 	return 0;
 }
 
-int proxy_guard_run(const struct proxy_config *cfg)
+/* Set-up: policy, TLS, checks, audit log, listeners, devices, signals; everything bound and
+ * loaded on `loop`. On failure every handle it opened is closed again (the loop is run until
+ * they are) and nothing is left to tear down. */
+int guard_setup(const struct proxy_config *cfg, uv_loop_t *loop, struct guard **out)
 {
 	struct guard *g = calloc(1, sizeof(*g));
-	int rc = 1;
 	char why[512];
+	*out = NULL;
 	if (!g)
-		return 1;
-	/* A file-size limit (ulimit -f) must be a write error (EFBIG), not a silent death
-	 * by SIGXFSZ. The audit writer thread blocks it for the log itself; this covers
-	 * the guard's own writes, such as diagnostics on a stderr redirected to a file. */
-	signal(SIGXFSZ, SIG_IGN);
+		return -ENOMEM;
 	memcpy(&g->cfg, cfg, sizeof(*cfg));
-	g->loop = uv_default_loop();
+	g->io = &uv_io;
+	g->loop = loop;
 	g->loop->data = g;
 	proxy_list_init(&g->sessions);
 	proxy_list_init(&g->audit_wait);
@@ -1311,12 +1525,8 @@ int proxy_guard_run(const struct proxy_config *cfg)
 	}
 	if (has_tls && g->cfg.crl[0])
 		crl_loaded(g);
-	/* readiness line for scripts and supervisors: everything is bound and loaded */
-	proxy_log_info("ready");
-	uv_run(g->loop, UV_RUN_DEFAULT);
-	audit_simple(g, AUDIT_STOP, NULL, "stopped");
-	rc = 0;
-	goto out_close;
+	*out = g;
+	return 0;
 out_loop:
 	g->draining = true;
 	for (unsigned i = 0; i < g->nlisteners; i++)
@@ -1324,20 +1534,56 @@ out_loop:
 	g->stopped = false;
 	guard_maybe_finish(g);
 	uv_run(g->loop, UV_RUN_DEFAULT);
-out_close:
-	uv_loop_close(g->loop);
 out:
+	if (guard_teardown(g) < 0)
+		proxy_log_err("the audit log opened for this start did not close cleanly");
+	return -1;
+}
+
+/* Runs until a drain has closed every session and handle. */
+void guard_run(struct guard *g)
+{
+	uv_run(g->loop, UV_RUN_DEFAULT);
+	audit_simple(g, AUDIT_STOP, NULL, "stopped");
+}
+
+/* After the loop ran out: the audit log closed (its error is the exit status), memory freed.
+ * The loop itself is the caller's. */
+int guard_teardown(struct guard *g)
+{
+	int rc = 0;
 	if (g->audit) {
 		int e = audit_close(g->audit);
 		if (e < 0) {
 			proxy_log_err("audit log: closing: %s", strerror(-e));
-			rc = 1;
+			rc = -1;
 		}
 	}
 	upstream_free(g);
 	SSL_CTX_free(g->tls_ctx);
 	bms_policy_free(g->policy);
 	bms_policy_state_free(g->pstate);
+	if (g->loop && g->loop->data == g)
+		g->loop->data = NULL;
 	free(g);
 	return rc;
+}
+
+int proxy_guard_run(const struct proxy_config *cfg)
+{
+	struct guard *g;
+	/* A file-size limit (ulimit -f) must be a write error (EFBIG), not a silent death
+	 * by SIGXFSZ. The audit writer thread blocks it for the log itself; this covers
+	 * the guard's own writes, such as diagnostics on a stderr redirected to a file. */
+	signal(SIGXFSZ, SIG_IGN);
+	uv_loop_t *loop = uv_default_loop();
+	if (guard_setup(cfg, loop, &g) < 0) {
+		uv_loop_close(loop);
+		return 1;
+	}
+	/* readiness line for scripts and supervisors: everything is bound and loaded */
+	proxy_log_info("ready");
+	guard_run(g);
+	uv_loop_close(loop);
+	return guard_teardown(g) < 0 ? 1 : 0;
 }

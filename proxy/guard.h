@@ -53,6 +53,16 @@ struct greq {
 	char answer_detail[96];
 };
 
+/* A session's life (guard.c holds the table of allowed moves and the one setter). */
+enum gsession_state {
+	GS_ACCEPTED = 0, /* the connection was taken; limits and source not yet checked */
+	GS_HANDSHAKING,  /* TLS: waiting for a verified client certificate */
+	GS_OPEN,         /* requests are read, decided and forwarded */
+	GS_FINISHING,    /* no more input; the requests already decided complete, then it closes */
+	GS_CLOSING,      /* the close path ran (once); the handles close, memory goes in the last callback */
+	GS_NSTATES
+};
+
 struct gsession {
 	uv_tcp_t tcp;             /* first: handles point back through data */
 	uv_timer_t timer;         /* one-shot, at or before the earliest of: handshake, frame, watch, idle */
@@ -63,16 +73,16 @@ struct gsession {
 	struct proxy_out out;
 	struct bms_identity id;
 	struct bms_policy_roles roles; /* id's policy roles, resolved once per policy (inspect refreshes) */
-	bool tls_mode, handshaken, closing, blocked, accepted_audited;
-	/* No more input is taken (peer half-closed, malformed frame, frame timeout, shutdown); the
-	 * requests already decided complete, then the session closes with finish_why. */
-	bool finishing;
+	uint8_t state;            /* enum gsession_state; written by session_set() only */
+	bool is_tls;              /* from a TLS listener (fixed at accept) */
+	bool blocked;             /* OPEN, but not read: requests_in_flight or buffer-size reached */
+	bool ended_loud;          /* the diagnostic line of its end is written (at finish) */
 	unsigned pending_closes;
 	unsigned inflight;        /* requests taken but not answered */
 	uint64_t start_ms;        /* accepted */
 	uint64_t last_activity_ms;
 	uint64_t frame_since_ms;  /* 0, or since when an unfinished frame (or TLS record) waits for its bytes */
-	char finish_why[160];
+	char finish_why[160];     /* FINISHING: the close's words once the last request completes */
 	uint16_t in_len;
 	uint8_t in[GUARD_IN_CAP];
 	unsigned nreqs;
@@ -115,7 +125,32 @@ struct gdevice {
 	int last_error;           /* libuv error of the last failed connect */
 };
 
+/* How the session core acts on the world: the libuv driver in guard.c (the command, the
+ * loop tests), or fuzz/fuzz_session.c's model of peer, device and audit trail. Every call
+ * is one the core made before through libuv, OpenSSL's socket side, audit/ or upstream.c. */
+struct guard_io {
+	uint64_t (*now_ms)(struct guard *g);
+	/* bytes for the peer's socket, without blocking: 0 or a negative libuv error */
+	int (*write)(struct gsession *s, const uint8_t *buf, size_t len);
+	int (*read)(struct gsession *s, bool on); /* start or stop reading the peer */
+	/* the session's one timer to fire in `ms` (only when that is sooner, with sooner_only) */
+	void (*timer)(struct gsession *s, uint64_t ms, bool sooner_only);
+	/* a session not being read: 1 when its peer is gone (why says how), else 0 */
+	int (*watch)(struct gsession *s, char *why, size_t len);
+	/* the close path ran: release the handles; guard_session_free() once they are closed */
+	void (*release)(struct gsession *s);
+	/* an audit record; batch: a decision that waits for durability (audit_queue) */
+	int (*record)(struct guard *g, const struct audit_event *ev, bool batch, uint64_t *ticket);
+	uint64_t (*durable)(struct guard *g, int *failing);
+	bool (*fail_open)(struct guard *g);
+	void (*submit)(struct greq *r);                  /* upstream_submit */
+	void (*cancel)(struct greq *r, bool owe_result); /* upstream_cancel */
+	void (*stop)(struct guard *g);                   /* drained: the guard's own handles close */
+	void (*drain_timer)(struct guard *g, uint64_t ms);
+};
+
 struct guard {
+	const struct guard_io *io;      /* borrowed, static */
 	uv_loop_t *loop;
 	struct proxy_config cfg;
 	const char *config_path;
@@ -167,6 +202,32 @@ void guard_record_result(struct guard *g, uint64_t ticket, uint64_t start_us, ui
 			 const char *detail);
 uint64_t guard_now_ms(struct guard *g);
 uint64_t guard_now_us(void);
+
+/* The session core, for its drivers (guard.c's libuv callbacks, fuzz/fuzz_session.c). */
+/* A zeroed session with g, out and id.addr set, taken by a listener: limits, then
+ * HANDSHAKING (TLS) or OPEN (plain); `failed` (the accept failed) closes it at once. */
+void guard_session_start(struct gsession *s, const struct proxy_listener *l, const char *failed);
+/* Where the next bytes from the peer go (plain: the frame buffer itself). */
+uint8_t *guard_session_room(struct gsession *s, size_t *cap);
+/* n bytes from the peer at buf (plain: where guard_session_room said). */
+void guard_session_input(struct gsession *s, const uint8_t *buf, size_t n);
+void guard_session_eof(struct gsession *s);             /* the peer half-closed */
+void guard_session_error(struct gsession *s, int err);  /* a read failed (reset): libuv error */
+void guard_session_timer(struct gsession *s);           /* its timer fired */
+void guard_session_drained(struct gsession *s);         /* its output queue emptied */
+void guard_session_write_failed(struct gsession *s, int status);
+void guard_session_free(struct gsession *s);            /* after release: the memory */
+bool guard_session_can(enum gsession_state from, enum gsession_state to);
+const char *guard_session_state_name(enum gsession_state st);
+void guard_audit_ready(struct guard *g);                /* records became durable (or the log fails) */
+void guard_drain(struct guard *g, const char *why);     /* finish every session, then stop */
+void guard_drain_deadline(struct guard *g);             /* close the sessions still finishing */
+
+/* The guard's life, for proxy_guard_run and the loop tests (tests/unit/test_guard_loop.c):
+ * set up on a given loop, run until drained (guard_drain, SIGTERM), tear down. */
+BMS_WUR int guard_setup(const struct proxy_config *cfg, uv_loop_t *loop, struct guard **out);
+void guard_run(struct guard *g);
+BMS_WUR int guard_teardown(struct guard *g); /* 0, or -1 when the audit log failed to close */
 
 /* upstream.c */
 BMS_WUR int upstream_init(struct guard *g);

@@ -1,6 +1,7 @@
 /* proxy/stream.c: try-write first, queue the rest (see stream.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proxy/stream.h"
 
@@ -56,4 +57,16 @@ int proxy_out_write(uv_stream_t *s, struct proxy_out *o, const void *buf, size_t
 	}
 	o->queued += len;
 	return 0;
+}
+
+uint64_t proxy_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void proxy_closed_noop(uv_handle_t *h)
+{
+	(void)h;
 }

@@ -483,3 +483,96 @@ void proxy_tls_free(struct proxy_tls *t)
 	t->ssl = NULL;
 	t->rbio = t->wbio = NULL;
 }
+
+/* ---- the pump (tls.h) ---- */
+
+/* Records leave through one buffer for the whole process: every endpoint writes them to its
+ * socket at once (proxy_out_write copies only what the kernel did not take). */
+static uint8_t tls_out[64 * 1024];
+
+bool proxy_tls_flush(struct proxy_tls *t, const struct proxy_tls_peer *p, void *owner)
+{
+	while (t->ssl && BIO_ctrl_pending(t->wbio) > 0) {
+		int n = BIO_read(t->wbio, tls_out, (int)sizeof(tls_out));
+		if (n <= 0)
+			break;
+		if (!p->record(owner, tls_out, (size_t)n))
+			return false;
+	}
+	return true;
+}
+
+bool proxy_tls_opened(const struct proxy_tls *t)
+{
+	return t->ssl && SSL_is_init_finished(t->ssl);
+}
+
+enum proxy_tls_end proxy_tls_pump(struct proxy_tls *t, const struct proxy_tls_peer *p, void *owner)
+{
+	if (!SSL_is_init_finished(t->ssl)) {
+		ERR_clear_error();
+		int r = SSL_do_handshake(t->ssl);
+		if (r != 1) {
+			int e = SSL_get_error(t->ssl, r);
+			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+				/* the alert tells the peer why; proxy_tls_failure reads the error queue after */
+				return proxy_tls_flush(t, p, owner) ? PROXY_TLS_HS_FAILED : PROXY_TLS_STOPPED;
+			}
+			return proxy_tls_flush(t, p, owner) ? PROXY_TLS_WAIT : PROXY_TLS_STOPPED;
+		}
+		if (!p->opened(owner))
+			return PROXY_TLS_STOPPED;
+	}
+	for (;;) {
+		size_t cap = 0;
+		uint8_t *room = p->room(owner, &cap);
+		if (!room || cap == 0)
+			break;
+		ERR_clear_error();
+		int n = SSL_read(t->ssl, room, cap > INT32_MAX ? INT32_MAX : (int)cap);
+		if (n > 0) {
+			if (!p->app(owner, (size_t)n))
+				return PROXY_TLS_STOPPED;
+			continue;
+		}
+		int e = SSL_get_error(t->ssl, n);
+		if (e == SSL_ERROR_WANT_READ)
+			break;
+		if (e == SSL_ERROR_ZERO_RETURN)
+			return proxy_tls_flush(t, p, owner) ? PROXY_TLS_PEER_DONE : PROXY_TLS_STOPPED;
+		return PROXY_TLS_FAILED;
+	}
+	return proxy_tls_flush(t, p, owner) ? PROXY_TLS_WAIT : PROXY_TLS_STOPPED;
+}
+
+int proxy_tls_feed(struct proxy_tls *t, const void *buf, size_t n)
+{
+	if (n > INT32_MAX || BIO_write(t->rbio, buf, (int)n) != (int)n)
+		return -ENOMEM;
+	return 0;
+}
+
+int proxy_tls_write(struct proxy_tls *t, const void *buf, size_t n)
+{
+	ERR_clear_error();
+	/* SSL_MODE_ENABLE_PARTIAL_WRITE: a memory BIO takes everything, so a short count is a failure */
+	if (n > INT32_MAX || SSL_write(t->ssl, buf, (int)n) != (int)n)
+		return -EIO;
+	return 0;
+}
+
+void proxy_tls_shutdown(struct proxy_tls *t)
+{
+	ERR_clear_error();
+	(void)SSL_shutdown(t->ssl);
+}
+
+size_t proxy_tls_buffered(const struct proxy_tls *t)
+{
+	return t->ssl ? BIO_ctrl_pending(t->rbio) : 0;
+}
+
+bool proxy_tls_partial(const struct proxy_tls *t)
+{
+	return t->ssl && (SSL_has_pending(t->ssl) || BIO_ctrl_pending(t->rbio) > 0);
+}

@@ -66,4 +66,50 @@ BMS_WUR int proxy_tls_start(struct proxy_tls *t, SSL_CTX *ctx, bool server, cons
 			    struct proxy_tls_verr *verr);
 void proxy_tls_free(struct proxy_tls *t);
 
+/* ---- the pump: one for every TLS endpoint (guard, tunnel, the relay to come) ----
+ *
+ * As BearSSL's br_ssl_engine_current_state and tools/sslio.c: the engine never touches a
+ * socket, and one loop asks it what it wants and serves that:
+ *   handshake not done    -> run it; the records it made go to the peer (send record)
+ *   it needs peer bytes   -> stop; the caller feeds them when they come (receive record)
+ *   plaintext is ready    -> read it where the endpoint has room (receive app data)
+ *   records wait in wbio  -> hand them to the endpoint's writer (send record)
+ * The endpoint writes its own plaintext with proxy_tls_write (send app data) and then
+ * flushes. Callbacks get `owner` back; a callback returning false stops the pump at once
+ * (its session closed, refused, or stopped reading), and nothing more is touched. */
+struct proxy_tls_peer {
+	/* Where the next plaintext may go; NULL stops reading (a limit, a full buffer). */
+	uint8_t *(*room)(void *owner, size_t *cap);
+	/* `n` bytes of plaintext landed where room() said. */
+	bool (*app)(void *owner, size_t n);
+	/* The handshake completed (may refuse the peer). */
+	bool (*opened)(void *owner);
+	/* Ciphertext for the peer: write it (without blocking). */
+	bool (*record)(void *owner, const uint8_t *buf, size_t n);
+};
+
+enum proxy_tls_end {
+	PROXY_TLS_WAIT = 0,   /* the engine waits for peer bytes or for room; its records were sent */
+	PROXY_TLS_STOPPED,    /* a callback said stop */
+	PROXY_TLS_PEER_DONE,  /* the peer's close_notify (TLS's half-close); records sent */
+	PROXY_TLS_HS_FAILED,  /* the handshake failed; its alert was sent (proxy_tls_failure says why) */
+	PROXY_TLS_FAILED,     /* the session failed after the handshake (proxy_tls_failure says why) */
+};
+
+/* Runs the engine as far as it goes now. */
+enum proxy_tls_end proxy_tls_pump(struct proxy_tls *t, const struct proxy_tls_peer *p, void *owner);
+/* Every record waiting in wbio to p->record. false: a write failed (the callback closed). */
+bool proxy_tls_flush(struct proxy_tls *t, const struct proxy_tls_peer *p, void *owner);
+/* Ciphertext from the peer into the engine: 0, or -ENOMEM. */
+BMS_WUR int proxy_tls_feed(struct proxy_tls *t, const void *buf, size_t n);
+/* Plaintext for the peer, all of it, as records waiting for the next flush: 0 or -EIO. */
+BMS_WUR int proxy_tls_write(struct proxy_tls *t, const void *buf, size_t n);
+/* Our close_notify, waiting for the next flush (TLS's half-close). */
+void proxy_tls_shutdown(struct proxy_tls *t);
+bool proxy_tls_opened(const struct proxy_tls *t);
+/* Ciphertext fed and not yet read by the engine (the pre-authentication bound counts it). */
+size_t proxy_tls_buffered(const struct proxy_tls *t);
+/* A record is still arriving, or decrypted bytes wait: input is not at a boundary. */
+bool proxy_tls_partial(const struct proxy_tls *t);
+
 #endif

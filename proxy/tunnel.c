@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-
 #include "proxy/cmdline.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
@@ -97,67 +95,73 @@ static void tsess_close(struct tsess *s, const char *why)
 	}
 }
 
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static bool tls_opened(void *owner);
+
+/* ---- the TLS pump's callbacks (proxy_tls_pump) ---- */
+
+static uint8_t *tls_room(void *owner, size_t *cap)
+{
+	struct tsess *s = owner;
+	if (s->closing || s->up_blocked)
+		return NULL;
+	*cap = sizeof(t_scratch);
+	return t_scratch;
+}
+
+/* Plaintext from the guard goes to the head-end as it comes. */
+static bool tls_app(void *owner, size_t n)
+{
+	struct tsess *s = owner;
+	int rc = proxy_out_write((uv_stream_t *)&s->client, &s->cout, t_scratch, n);
+	if (rc < 0) {
+		tsess_close(s, uv_strerror(rc));
+		return false;
+	}
+	if (s->cout.queued > s->t->cfg.limits.buffer_size) {
+		s->up_blocked = true;
+		uv_read_stop((uv_stream_t *)&s->up);
+	}
+	return true;
+}
+
+static bool tls_record(void *owner, const uint8_t *buf, size_t n)
+{
+	struct tsess *s = owner;
+	if (s->closing)
+		return false;
+	int rc = proxy_out_write((uv_stream_t *)&s->up, &s->uout, buf, n);
+	if (rc < 0) {
+		tsess_close(s, uv_strerror(rc));
+		return false;
+	}
+	return true;
+}
+
+static const struct proxy_tls_peer tls_peer = {
+	.room = tls_room,
+	.app = tls_app,
+	.opened = tls_opened,
+	.record = tls_record,
+};
+
+/* Records to the guard; a guard that does not take them stops the head-end being read. */
 static void up_flush(struct tsess *s)
 {
-	while (!s->closing && BIO_ctrl_pending(s->tls.wbio) > 0) {
-		int n = BIO_read(s->tls.wbio, t_scratch, (int)sizeof(t_scratch));
-		if (n <= 0)
-			break;
-		int rc = proxy_out_write((uv_stream_t *)&s->up, &s->uout, t_scratch, (size_t)n);
-		if (rc < 0) {
-			tsess_close(s, uv_strerror(rc));
-			return;
-		}
-	}
-	if (!s->closing && s->uout.queued > s->t->cfg.limits.buffer_size && !s->client_blocked) {
+	if (s->closing || !proxy_tls_flush(&s->tls, &tls_peer, s))
+		return;
+	if (s->uout.queued > s->t->cfg.limits.buffer_size && !s->client_blocked) {
 		s->client_blocked = true;
 		uv_read_stop((uv_stream_t *)&s->client);
 	}
 }
 
-static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
-static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
-
-static void tls_to_client(struct tsess *s)
-{
-	while (!s->closing && !s->up_blocked) {
-		ERR_clear_error();
-		int n = SSL_read(s->tls.ssl, t_scratch, (int)sizeof(t_scratch));
-		if (n > 0) {
-			int rc = proxy_out_write((uv_stream_t *)&s->client, &s->cout, t_scratch, (size_t)n);
-			if (rc < 0) {
-				tsess_close(s, uv_strerror(rc));
-				return;
-			}
-			if (s->cout.queued > s->t->cfg.limits.buffer_size) {
-				s->up_blocked = true;
-				uv_read_stop((uv_stream_t *)&s->up);
-			}
-			continue;
-		}
-		int e = SSL_get_error(s->tls.ssl, n);
-		if (e == SSL_ERROR_WANT_READ)
-			break;
-		if (e == SSL_ERROR_ZERO_RETURN) {
-			tsess_close(s, "the guard closed the session");
-			return;
-		}
-		char why[256];
-		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
-		proxy_log_warn("TLS to guard %s: %s", s->t->cfg.guard.text, why);
-		tsess_close(s, why);
-		return;
-	}
-	up_flush(s);
-}
-
 static void send_plain(struct tsess *s, const uint8_t *buf, size_t len)
 {
-	ERR_clear_error();
-	int n = SSL_write(s->tls.ssl, buf, (int)len);
-	if (n != (int)len) {
+	if (proxy_tls_write(&s->tls, buf, len) < 0) {
 		char why[256];
 		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
 		tsess_close(s, why);
@@ -171,56 +175,64 @@ static void send_plain(struct tsess *s, const uint8_t *buf, size_t len)
 static void client_done(struct tsess *s)
 {
 	uv_read_stop((uv_stream_t *)&s->client);
-	ERR_clear_error();
-	(void)SSL_shutdown(s->tls.ssl);
+	proxy_tls_shutdown(&s->tls);
 	up_flush(s);
+}
+
+static bool tls_opened(void *owner)
+{
+	struct tsess *s = owner;
+	s->handshaken = true;
+	uv_timer_stop(&s->timer);
+	proxy_log_info("connected to guard %s (%s, %s)", s->t->cfg.guard.text, SSL_get_version(s->tls.ssl),
+		       SSL_get_cipher_name(s->tls.ssl));
+	if (s->pend_len) {
+		size_t n = s->pend_len;
+		s->pend_len = 0;
+		send_plain(s, s->pend, n);
+		if (s->closing)
+			return false;
+	}
+	if (s->client_eof) {
+		client_done(s);
+		if (s->closing)
+			return false;
+	}
+	if (!s->client_eof && s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
+		s->client_blocked = false;
+		uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
+	}
+	return true;
 }
 
 static void up_pump(struct tsess *s)
 {
-	if (!s->handshaken) {
-		ERR_clear_error();
-		int r = SSL_do_handshake(s->tls.ssl);
-		if (r != 1) {
-			int e = SSL_get_error(s->tls.ssl, r);
-			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-				up_flush(s);
-				return;
-			}
-			char why[256];
-			proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
-			/* name both ends: the operator must know whose certificate to look at */
-			proxy_log_err("TLS handshake with guard %s (expected name %s) failed: %s%s", s->t->cfg.guard.text,
-				      s->t->cfg.server_name, why,
-				      s->verr.err ? " [the guard's certificate]"
-						  : " [if the guard refused us: check our certificate " /* */
-						    "and that the guard trusts its CA]");
-			up_flush(s);
-			tsess_close(s, "TLS handshake failed");
-			return;
-		}
-		s->handshaken = true;
-		uv_timer_stop(&s->timer);
-		proxy_log_info("connected to guard %s (%s, %s)", s->t->cfg.guard.text, SSL_get_version(s->tls.ssl),
-			       SSL_get_cipher_name(s->tls.ssl));
-		if (s->pend_len) {
-			size_t n = s->pend_len;
-			s->pend_len = 0;
-			send_plain(s, s->pend, n);
-			if (s->closing)
-				return;
-		}
-		if (s->client_eof) {
-			client_done(s);
-			if (s->closing)
-				return;
-		}
-		if (!s->client_eof && s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
-			s->client_blocked = false;
-			uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
-		}
+	char why[256];
+	switch (proxy_tls_pump(&s->tls, &tls_peer, s)) {
+	case PROXY_TLS_WAIT:
+		up_flush(s); /* the back-pressure check on what was just sent */
+		return;
+	case PROXY_TLS_STOPPED:
+		return;
+	case PROXY_TLS_PEER_DONE:
+		tsess_close(s, "the guard closed the session");
+		return;
+	case PROXY_TLS_HS_FAILED:
+		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
+		/* name both ends: the operator must know whose certificate to look at */
+		proxy_log_err("TLS handshake with guard %s (expected name %s) failed: %s%s", s->t->cfg.guard.text,
+			      s->t->cfg.server_name, why,
+			      s->verr.err ? " [the guard's certificate]"
+					  : " [if the guard refused us: check our certificate " /* */
+					    "and that the guard trusts its CA]");
+		tsess_close(s, "TLS handshake failed");
+		return;
+	case PROXY_TLS_FAILED:
+		proxy_tls_failure(s->tls.ssl, &s->verr, why, sizeof(why));
+		proxy_log_warn("TLS to guard %s: %s", s->t->cfg.guard.text, why);
+		tsess_close(s, why);
+		return;
 	}
-	tls_to_client(s);
 }
 
 static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -243,7 +255,7 @@ static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		tsess_close(s, n == UV_EOF ? "the guard closed the connection" : uv_strerror((int)n));
 		return;
 	}
-	if (BIO_write(s->tls.rbio, buf->base, (int)n) != (int)n) {
+	if (proxy_tls_feed(&s->tls, buf->base, (size_t)n) < 0) {
 		tsess_close(s, "out of memory");
 		return;
 	}
@@ -266,7 +278,7 @@ static void on_client_drained(struct proxy_out *o)
 		return;
 	s->up_blocked = false;
 	uv_read_start((uv_stream_t *)&s->up, up_alloc, up_read);
-	tls_to_client(s);
+	up_pump(s);
 }
 
 /* A queued write failed (the peer reset): that one session ends, also while its peer is not read. */
@@ -447,11 +459,6 @@ static void on_connection(uv_stream_t *server, int status)
 	dial(s);
 }
 
-static void on_closed_noop(uv_handle_t *h)
-{
-	(void)h;
-}
-
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct tunnel *t = h->data;
@@ -471,12 +478,12 @@ static void on_signal(uv_signal_t *h, int signum)
 		return;
 	t->stopping = true;
 	proxy_log_info("stopping: closing %u connections", t->nsessions);
-	uv_close((uv_handle_t *)&t->listener, on_closed_noop);
+	uv_close((uv_handle_t *)&t->listener, proxy_closed_noop);
 	while (!proxy_list_empty(&t->sessions))
 		tsess_close(proxy_container_of(t->sessions.next, struct tsess, link), NULL);
-	uv_close((uv_handle_t *)&t->sig_hup, on_closed_noop);
-	uv_close((uv_handle_t *)&t->sig_term, on_closed_noop);
-	uv_close((uv_handle_t *)&t->sig_int, on_closed_noop);
+	uv_close((uv_handle_t *)&t->sig_hup, proxy_closed_noop);
+	uv_close((uv_handle_t *)&t->sig_term, proxy_closed_noop);
+	uv_close((uv_handle_t *)&t->sig_int, proxy_closed_noop);
 }
 
 int proxy_tunnel_check(const struct proxy_config *cfg, FILE *out)
@@ -512,12 +519,12 @@ int proxy_tunnel_run(const struct proxy_config *cfg)
 		e = uv_listen((uv_stream_t *)&t->listener, 511, on_connection);
 	if (e < 0) {
 		proxy_log_err("listen %s: %s", t->cfg.listeners[0].addr.text, uv_strerror(e));
-		uv_close((uv_handle_t *)&t->listener, on_closed_noop);
+		uv_close((uv_handle_t *)&t->listener, proxy_closed_noop);
 		uv_run(t->loop, UV_RUN_DEFAULT);
 		goto out;
 	}
 	if (proxy_drop_privileges(t->cfg.user) < 0) {
-		uv_close((uv_handle_t *)&t->listener, on_closed_noop);
+		uv_close((uv_handle_t *)&t->listener, proxy_closed_noop);
 		uv_run(t->loop, UV_RUN_DEFAULT);
 		goto out;
 	}

@@ -468,15 +468,10 @@ struct gdevice *upstream_device(struct guard *g, const struct proxy_device *conf
 	return NULL;
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-	(void)h;
-}
-
 void upstream_close_all(struct guard *g)
 {
 	if (g->flush_check.loop && !uv_is_closing((uv_handle_t *)&g->flush_check))
-		uv_close((uv_handle_t *)&g->flush_check, on_handle_closed);
+		uv_close((uv_handle_t *)&g->flush_check, proxy_closed_noop);
 	for (unsigned i = 0; i < g->ndevices; i++) {
 		struct gdevice *d = &g->devices[i];
 		fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
@@ -491,7 +486,7 @@ void upstream_close_all(struct guard *g)
 			conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
 			/* no new connection after this: the kick in the close callback finds an empty queue */
 			if (c->timer_ready && !uv_is_closing((uv_handle_t *)&c->timer))
-				uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+				uv_close((uv_handle_t *)&c->timer, proxy_closed_noop);
 		}
 	}
 }

@@ -215,6 +215,16 @@ class Guard:
             pass
         return out
 
+    def wait_records(self, want, since=0, limit=3.0):
+        """Records from index `since` on, once one satisfies want(record) or `limit` s have
+        passed: a record is written by the audit writer after the socket it tells of closed."""
+        deadline = time.time() + limit
+        while True:
+            recs = self.records()[since:]
+            if any(want(r) for r in recs) or time.time() > deadline:
+                return recs
+            time.sleep(0.05)
+
     def unresolved(self, recs=None):
         """Decisions recorded `pending` that have no `result` record."""
         recs = self.records() if recs is None else recs

@@ -14,7 +14,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 FUZZ_SECONDS ?= 10
 
 # Every module folder that holds library code. main.c is the only file outside them.
-MODULES := parsers policies audit proxy capture sim
+MODULES := parsers policies audit engine proxy capture sim
 LIB_SRC := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))

@@ -1,7 +1,7 @@
 /* proxy/guard.c: the field-side gateway: TLS and legacy listeners, client sessions,
  * the audit-before-forward queue, reload, revocation and shutdown.
  *
- * Every callback is thin: it buffers bytes, calls proxy_inspect(), and acts on the
+ * Every callback is thin: it buffers bytes, calls engine_inspect(), and acts on the
  * verdict. TLS runs over memory BIOs: the engine never touches a socket. A session
  * ends through session_close() only, which records the end once; its memory is
  * freed in the last close callback of its handles.
@@ -47,7 +47,7 @@
  * session copies ciphertext into its BIO at once, so no connection holds one while idle. */
 static uint8_t g_rbuf[17 * 1024];
 static uint8_t g_scratch[64 * 1024];
-static struct proxy_verdict g_verdict; /* large (a decoded request); one per loop */
+static struct engine_verdict g_verdict; /* large (a decoded request); one per loop */
 
 uint64_t guard_now_ms(struct guard *g)
 {
@@ -368,7 +368,7 @@ static void on_audit_flush_idle(uv_idle_t *h);
 static void process_input(struct gsession *s)
 {
 	struct guard *g = s->g;
-	struct proxy_verdict *v = &g_verdict;
+	struct engine_verdict *v = &g_verdict;
 	size_t off = 0;
 	bool queued = false, partial = false;
 	if (s->finishing || s->in_len == 0)
@@ -379,22 +379,23 @@ static void process_input(struct gsession *s)
 			session_block(s);
 			break;
 		}
-		struct proxy_inspect_ctx ctx = {
-			.cfg = &g->cfg,
+		struct engine_ctx ctx = {
+			.routes = &g->routes,
 			.policy = g->policy,
 			.state = g->pstate,
 			.who = &s->id,
 			.roles = &s->roles,
 			.now_us = (int64_t)guard_now_us(),
 		};
+		struct engine_input in = { .proto = BMS_PROTO_MODBUS, .bytes = s->in + off, .len = s->in_len - off };
 		uint64_t t0 = mono_us();
-		proxy_inspect(&ctx, s->in + off, s->in_len - off, v);
-		if (v->action == PROXY_NEED_MORE) {
+		engine_inspect(&ctx, &in, v);
+		if (v->action == ENGINE_NEED_MORE) {
 			partial = true;
 			break;
 		}
 		v->event.latency_us = mono_us() - t0; /* the decision's own cost: frame, decode, decide */
-		if (v->action == PROXY_CLOSE) {
+		if (v->action == ENGINE_CLOSE) {
 			if (v->audit)
 				audit_event(g, &v->event);
 			proxy_log_info("closing %s: %s", s->id.subject[0] ? s->id.subject : "legacy client", v->detail);
@@ -405,14 +406,15 @@ static void process_input(struct gsession *s)
 				goto check_audit;
 			return;
 		}
-		if (v->action == PROXY_ANSWER) {
+		if (v->action == ENGINE_ANSWER || v->action == ENGINE_DROP) {
 			if (v->audit)
 				audit_event(g, &v->event);
-			session_send(s, v->answer, v->answer_len);
+			if (v->answer_len)
+				session_send(s, v->answer, v->answer_len);
 			off += v->consumed;
 			continue;
 		}
-		/* PROXY_FORWARD: record first, forward once the record is durable */
+		/* ENGINE_FORWARD: record first, forward once the record is durable */
 		uint64_t ticket = 0;
 		int rc = audit_queue(g->audit, &v->event, &ticket);
 		if (rc == 0 && !g->audit_unflushed) {
@@ -422,8 +424,8 @@ static void process_input(struct gsession *s)
 		if (rc < 0 && !audit_fail_open(g->audit)) {
 			uint8_t exc[9];
 			proxy_log_err("audit: cannot record a decision (%s): refusing to forward", strerror(-rc));
-			size_t n = modbus_encode_exception(v->req.raw.modbus.tid, v->req.raw.modbus.unit,
-							   v->req.raw.modbus.fc, PROXY_EXC_PATH_UNAVAILABLE, exc);
+			size_t n = modbus_encode_exception(v->req->raw.modbus.tid, v->req->raw.modbus.unit,
+							   v->req->raw.modbus.fc, ENGINE_EXC_PATH_UNAVAILABLE, exc);
 			session_send(s, exc, n);
 			off += v->consumed;
 			continue;
@@ -431,12 +433,12 @@ static void process_input(struct gsession *s)
 		struct greq *r = free_req(s);
 		r->s = s;
 		r->has_ticket = rc == 0;
-		r->orig_tid = v->req.raw.modbus.tid;
+		r->orig_tid = v->req->raw.modbus.tid;
 		r->unit = s->in[off + 6];
 		r->fc = s->in[off + 7];
 		r->ticket = ticket;
 		r->start_us = mono_us();
-		r->dev = upstream_device(g, v->device);
+		r->dev = upstream_device(g, &g->cfg.devices[v->route->index]);
 		r->tx = NULL;
 		r->len = (uint16_t)v->consumed;
 		memcpy(r->adu, s->in + off, v->consumed);
@@ -1212,6 +1214,7 @@ int proxy_guard_run(const struct proxy_config *cfg)
 	 * the guard's own writes, such as diagnostics on a stderr redirected to a file. */
 	signal(SIGXFSZ, SIG_IGN);
 	memcpy(&g->cfg, cfg, sizeof(*cfg));
+	proxy_config_routes(&g->cfg, &g->routes);
 	g->loop = uv_default_loop();
 	g->loop->data = g;
 	proxy_list_init(&g->sessions);

@@ -248,6 +248,7 @@ void engine_bacnet_step(const struct engine_ctx *ctx, const struct engine_input 
 		deny(v);
 		return;
 	}
-	if (!engine_decide(ctx, v, r, 0))
+	/* the device is known by its address (the route's); its instance is not on every request */
+	if (!engine_decide(ctx, v, r, BMS_POLICY_ANY_UNIT))
 		deny(v);
 }

@@ -6,7 +6,9 @@
  *                                             write-access-denied (writes), service-request-denied
  *                                             (anything else); Abort security-error where the
  *                                             service's error type cannot be written
- *  a confirmed request that does not decode   Reject (reason from the anomaly), or close
+ *  a confirmed request that does not decode   Reject (reason from the anomaly), or close; dropped
+ *                                             when its BVLC or NPDU is what is wrong (no return
+ *                                             address to trust)
  *  a segmented confirmed request              Abort segmentation-not-supported: never forwarded
  *                                             before it is reassembled and decided
  *  an unconfirmed request, a network message  nothing (dropped); audited like every refusal
@@ -32,6 +34,16 @@ static bool is_confirmed(const struct bms_request *q)
 {
 	const struct bacnet_fields *f = &q->raw.bacnet;
 	return f->has_apdu && f->pdu_type == BACNET_PDU_CONFIRMED && f->has_invoke_id && f->has_service;
+}
+
+/* The BVLC and NPDU anomalies: a request with one of them has no return address to trust (a
+ * Reject would go to SNET 0, say), so it is not answered. Bits up to the first APDU one. */
+#define ADDRESSING_ANOMALIES ((BACNET_AN(BACNET_AN_APDU_MISSING) - 1) & ~BACNET_INFO_ANOMALIES)
+
+/* A malformed confirmed request that can still be answered. */
+static bool answerable(const struct bms_request *q)
+{
+	return is_confirmed(q) && !(q->anomalies & ADDRESSING_ANOMALIES);
 }
 
 /* The error code that names what was refused (clause 18.6: security class). */
@@ -207,10 +219,10 @@ void engine_bacnet_step(const struct engine_ctx *ctx, const struct engine_input 
 		if (ctx->routes->malformed == ENGINE_MALFORMED_CLOSE) {
 			v->action = ENGINE_CLOSE;
 			v->consumed = 0;
-		} else if (is_confirmed(q) && f->segmented) {
+		} else if (answerable(q) && f->segmented) {
 			answered(v, abort_with(v, BACNET_ABORT_SEGMENTATION_NOT_SUPPORTED), BACNET_PDU_ABORT,
 				 BACNET_ABORT_SEGMENTATION_NOT_SUPPORTED);
-		} else if (is_confirmed(q)) {
+		} else if (answerable(q)) {
 			uint8_t reason = reject_reason(q->anomalies);
 			answered(v, reject(v, reason), BACNET_PDU_REJECT, reason);
 		} else {

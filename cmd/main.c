@@ -22,7 +22,7 @@ static const struct command commands[] = {
 	{ "audit", cmd_audit, "keygen, verify, prove, query, summarise and tail the audit trail", 0 },
 	{ "guard", cmd_guard, "field side: mutual-TLS server that inspects, decides, audits, forwards", 1 },
 	{ "tunnel", cmd_tunnel, "controller side: plain local listener carried over mutual TLS to a guard", 1 },
-	{ "replay", cmd_replay, "run a capture's Modbus requests through the guard's inspect step and policy", 0 },
+	{ "replay", cmd_replay, "run a capture's Modbus and BACnet requests through the guard's inspect step and policy", 0 },
 	{ "pki", cmd_pki, "site CA: issue guard and controller certificates, revoke, publish the CRL", 0 },
 	{ "sim", cmd_sim, "device simulators for demos and tests", 1 },
 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/route.h"
 #include "proxy/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -20,9 +21,14 @@ static void check(const struct proxy_config *cfg)
 	for (unsigned i = 0; i < cfg->nlisteners; i++)
 		if (cfg->listeners[i].nnets > PROXY_MAX_NETS)
 			abort();
+	/* the route table the guard builds: every unit routed to one of the config's devices */
+	static struct engine_routes rt;
+	proxy_config_routes(cfg, &rt);
+	if (rt.n != cfg->ndevices)
+		abort();
 	for (unsigned u = 0; u < 256; u++) {
-		const struct proxy_device *d = proxy_config_route(cfg, (uint8_t)u);
-		if (d && (d < cfg->devices || d >= cfg->devices + cfg->ndevices))
+		const struct engine_route *r = engine_route_modbus(&rt, (uint8_t)u);
+		if (r && (r < rt.routes || r >= rt.routes + rt.n || r->index >= cfg->ndevices))
 			abort();
 	}
 	if (cfg->limits.frame_size < 12 || cfg->limits.frame_size > 260)

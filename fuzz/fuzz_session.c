@@ -308,14 +308,14 @@ static void device_answer(unsigned pick, uint8_t how)
 		break;
 	}
 	case 2:
-		guard_complete(r, NULL, 0, AUDIT_RESULT_TIMEOUT, PROXY_EXC_TARGET_NO_RESPONSE);
+		guard_complete(r, NULL, 0, AUDIT_RESULT_TIMEOUT, ENGINE_EXC_TARGET_NO_RESPONSE);
 		break;
 	case 3:
-		guard_complete(r, NULL, 0, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+		guard_complete(r, NULL, 0, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_PATH_UNAVAILABLE);
 		break;
 	default:
 		snprintf(r->answer_detail, sizeof(r->answer_detail), "fuzz: the answer did not fit");
-		guard_complete(r, NULL, 0, AUDIT_RESULT_BAD_ANSWER, PROXY_EXC_TARGET_NO_RESPONSE);
+		guard_complete(r, NULL, 0, AUDIT_RESULT_BAD_ANSWER, ENGINE_EXC_TARGET_NO_RESPONSE);
 		break;
 	}
 }

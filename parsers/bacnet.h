@@ -187,7 +187,17 @@ const char *bacnet_pdu_type_name(uint8_t type);
  * -ENOTSUP where the service's error type names what this decoder did not keep
  * (SubscribeCOVPropertyMultiple; a segmented WritePropertyMultiple): answer with Reject or Abort. */
 #define BACNET_ERROR_CLASS_SECURITY 4
+#define BACNET_ERROR_CODE_READ_ACCESS_DENIED 27
+#define BACNET_ERROR_CODE_SERVICE_REQUEST_DENIED 29
 #define BACNET_ERROR_CODE_WRITE_ACCESS_DENIED 40
+/* Reject reasons (clause 18.8) and Abort reasons (clause 18.9) the gateway sends. */
+#define BACNET_REJECT_OTHER 0
+#define BACNET_REJECT_INVALID_TAG 4
+#define BACNET_REJECT_MISSING_REQUIRED_PARAMETER 5
+#define BACNET_REJECT_PARAMETER_OUT_OF_RANGE 6
+#define BACNET_REJECT_TOO_MANY_ARGUMENTS 7
+#define BACNET_ABORT_SEGMENTATION_NOT_SUPPORTED 4
+#define BACNET_ABORT_SECURITY_ERROR 5
 BMS_WUR int bacnet_encode_error(const struct bms_request *req, uint32_t error_class, uint32_t error_code,
 				uint8_t *buf, size_t cap, size_t *out_len);
 BMS_WUR int bacnet_encode_reject(const struct bms_request *req, uint8_t reason,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "engine/route.h"
 #include "proxy/config.h"
 #include "policies/suggest.h"
 
@@ -1005,17 +1006,26 @@ fail:
 	return rc;
 }
 
-const struct proxy_device *proxy_config_route(const struct proxy_config *cfg, uint8_t unit)
+/* every device gets its route, under its whole name */
+_Static_assert(ENGINE_MAX_ROUTES >= PROXY_MAX_DEVICES, "a route per device");
+_Static_assert(ENGINE_NAME_MAX >= PROXY_NAME_MAX, "device names fit a route");
+
+void proxy_config_routes(const struct proxy_config *cfg, struct engine_routes *rt)
 {
-	const struct proxy_device *fallback = NULL;
-	for (unsigned i = 0; i < cfg->ndevices; i++) {
+	engine_routes_init(rt);
+	rt->malformed = cfg->malformed == PROXY_MALFORMED_EXCEPTION ? ENGINE_MALFORMED_ANSWER : ENGINE_MALFORMED_CLOSE;
+	rt->modbus_frame_size = cfg->limits.frame_size;
+	for (unsigned i = 0; i < cfg->ndevices && i < ENGINE_MAX_ROUTES; i++) {
 		const struct proxy_device *d = &cfg->devices[i];
-		if (d->any_unit)
-			fallback = d;
-		else if (d->units[unit / 8] & (1u << (unit % 8)))
-			return d;
+		/* the config's devices are Modbus/TCP ones (BACnet devices come with its live path) */
+		struct engine_route *r = engine_routes_add(rt, BMS_PROTO_MODBUS);
+		snprintf(r->name, sizeof(r->name), "%s", d->name);
+		r->addr = d->addr.ss;
+		r->addr_len = d->addr.len;
+		r->any_unit = d->any_unit;
+		memcpy(r->units, d->units, sizeof(r->units));
 	}
-	return fallback;
+	engine_routes_index(rt);
 }
 
 bool proxy_net_match(const struct proxy_listener *l, const struct sockaddr *sa)

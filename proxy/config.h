@@ -167,8 +167,10 @@ struct audit_config;
  * borrowed from cfg, which must outlive the audit log. */
 void proxy_config_audit(const struct proxy_config *cfg, struct audit_config *ac);
 
-/* The device that takes Modbus unit `unit`, or NULL. */
-const struct proxy_device *proxy_config_route(const struct proxy_config *cfg, uint8_t unit);
+struct engine_routes;
+/* The inspect step's route table (engine/route.h) from the `device` blocks, `malformed` and
+ * `frame-size`: route i is cfg->devices[i] (its `index`). */
+void proxy_config_routes(const struct proxy_config *cfg, struct engine_routes *rt);
 /* True when the address is inside one of the listener's networks. */
 bool proxy_net_match(const struct proxy_listener *l, const struct sockaddr *sa);
 

@@ -1,7 +1,7 @@
 /* proxy/guard.c: the field-side gateway: TLS and legacy listeners, client sessions,
  * the audit-before-forward queue, reload, revocation and shutdown.
  *
- * Every callback is thin: it buffers bytes, calls proxy_inspect(), and acts on the
+ * Every callback is thin: it buffers bytes, calls engine_inspect(), and acts on the
  * verdict. TLS runs over memory BIOs: the engine never touches a socket. A session
  * ends through session_close() only, which records the end once; its memory is
  * freed in the last close callback of its handles.
@@ -46,7 +46,7 @@
 /* One read buffer for the whole loop: libuv calls read right after alloc, and a TLS
  * session copies ciphertext into its BIO at once, so no connection holds one while idle. */
 static uint8_t g_rbuf[17 * 1024];
-static struct proxy_verdict g_verdict; /* large (a decoded request); one per loop */
+static struct engine_verdict g_verdict; /* large (a decoded request); one per loop */
 
 uint64_t guard_now_ms(struct guard *g)
 {
@@ -437,7 +437,7 @@ static struct greq *free_req(struct gsession *s)
 /* The verdict says forward: record the decision first; the request goes to its device once
  * the record is durable (or at once under fail = open with a failing log). Returns true when
  * it waits for its record. */
-static bool act_forward(struct gsession *s, const struct proxy_verdict *v, const uint8_t *frame)
+static bool act_forward(struct gsession *s, const struct engine_verdict *v, const uint8_t *frame)
 {
 	struct guard *g = s->g;
 	uint64_t ticket = 0;
@@ -445,20 +445,20 @@ static bool act_forward(struct gsession *s, const struct proxy_verdict *v, const
 	if (rc < 0 && !g->io->fail_open(g)) {
 		uint8_t exc[9];
 		proxy_log_err("audit: cannot record a decision (%s): refusing to forward", strerror(-rc));
-		size_t n = modbus_encode_exception(v->req.raw.modbus.tid, v->req.raw.modbus.unit, v->req.raw.modbus.fc,
-						   PROXY_EXC_PATH_UNAVAILABLE, exc);
+		size_t n = modbus_encode_exception(v->req->raw.modbus.tid, v->req->raw.modbus.unit, v->req->raw.modbus.fc,
+						   ENGINE_EXC_PATH_UNAVAILABLE, exc);
 		session_send(s, exc, n);
 		return false;
 	}
 	struct greq *r = free_req(s);
 	r->s = s;
 	r->has_ticket = rc == 0;
-	r->orig_tid = v->req.raw.modbus.tid;
+	r->orig_tid = v->req->raw.modbus.tid;
 	r->unit = frame[6];
 	r->fc = frame[7];
 	r->ticket = ticket;
 	r->start_us = proxy_mono_us();
-	r->dev = upstream_device(g, v->device);
+	r->dev = upstream_device(g, &g->cfg.devices[v->route->index]);
 	r->tx = NULL;
 	r->len = (uint16_t)v->consumed;
 	memcpy(r->adu, frame, v->consumed);
@@ -480,7 +480,7 @@ static void audit_durable_check(struct guard *g);
 static void process_input(struct gsession *s)
 {
 	struct guard *g = s->g;
-	struct proxy_verdict *v = &g_verdict;
+	struct engine_verdict *v = &g_verdict;
 	size_t off = 0;
 	bool queued = false, partial = false;
 	if (s->state != GS_OPEN || s->in_len == 0)
@@ -491,22 +491,23 @@ static void process_input(struct gsession *s)
 			session_block(s);
 			break;
 		}
-		struct proxy_inspect_ctx ctx = {
-			.cfg = &g->cfg,
+		struct engine_ctx ctx = {
+			.routes = &g->routes,
 			.policy = g->policy,
 			.state = g->pstate,
 			.who = &s->id,
 			.roles = &s->roles,
 			.now_us = (int64_t)guard_now_us(),
 		};
+		struct engine_input in = { .proto = BMS_PROTO_MODBUS, .bytes = s->in + off, .len = s->in_len - off };
 		uint64_t t0 = proxy_mono_us();
-		proxy_inspect(&ctx, s->in + off, s->in_len - off, v);
-		if (v->action == PROXY_NEED_MORE) {
+		engine_inspect(&ctx, &in, v);
+		if (v->action == ENGINE_NEED_MORE) {
 			partial = true;
 			break;
 		}
 		v->event.latency_us = proxy_mono_us() - t0; /* the decision's own cost: frame, decode, decide */
-		if (v->action == PROXY_CLOSE) {
+		if (v->action == ENGINE_CLOSE) {
 			if (v->audit)
 				audit_event(g, &v->event);
 			/* the requests decided before this frame still complete; nothing after it is read */
@@ -516,10 +517,11 @@ static void process_input(struct gsession *s)
 				goto check_audit;
 			return;
 		}
-		if (v->action == PROXY_ANSWER) {
+		if (v->action == ENGINE_ANSWER || v->action == ENGINE_DROP) {
 			if (v->audit)
 				audit_event(g, &v->event);
-			session_send(s, v->answer, v->answer_len);
+			if (v->answer_len)
+				session_send(s, v->answer, v->answer_len);
 			off += v->consumed;
 			continue;
 		}
@@ -673,11 +675,11 @@ static void audit_durable_check(struct guard *g)
 			break;
 		proxy_list_del(&r->link);
 		if (refuse) {
-			guard_complete(r, NULL, 0, AUDIT_RESULT_NOT_FORWARDED, PROXY_EXC_PATH_UNAVAILABLE);
+			guard_complete(r, NULL, 0, AUDIT_RESULT_NOT_FORWARDED, ENGINE_EXC_PATH_UNAVAILABLE);
 			continue;
 		}
 		if (!r->dev) {
-			guard_complete(r, NULL, 0, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+			guard_complete(r, NULL, 0, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_PATH_UNAVAILABLE);
 			continue;
 		}
 		g->io->submit(r);
@@ -1326,7 +1328,7 @@ void guard_drain_deadline(struct guard *g)
 			if (r->state != GREQ_SENT)
 				continue;
 			g->io->cancel(r, false);
-			request_finish(r, NULL, 0, AUDIT_RESULT_TIMEOUT, PROXY_EXC_TARGET_NO_RESPONSE,
+			request_finish(r, NULL, 0, AUDIT_RESULT_TIMEOUT, ENGINE_EXC_TARGET_NO_RESPONSE,
 				       "drain deadline: the device had not answered when the guard stopped");
 		}
 		/* the rest were never forwarded: recorded so by the close */
@@ -1425,6 +1427,7 @@ int guard_setup(const struct proxy_config *cfg, uv_loop_t *loop, struct guard **
 	if (!g)
 		return -ENOMEM;
 	memcpy(&g->cfg, cfg, sizeof(*cfg));
+	proxy_config_routes(&g->cfg, &g->routes);
 	g->io = &uv_io;
 	g->loop = loop;
 	g->loop->data = g;

@@ -13,7 +13,7 @@
 #include "policies/identity.h"
 #include "policies/policy.h"
 #include "proxy/config.h"
-#include "proxy/inspect.h"
+#include "engine/inspect.h"
 #include "proxy/stream.h"
 #include "proxy/tls.h"
 #include "proxy/txmap.h"
@@ -153,6 +153,7 @@ struct guard {
 	const struct guard_io *io;      /* borrowed, static */
 	uv_loop_t *loop;
 	struct proxy_config cfg;
+	struct engine_routes routes;    /* the inspect step's view of cfg's devices (proxy_config_routes) */
 	const char *config_path;
 
 	SSL_CTX *tls_ctx;               /* owns; sessions hold their own reference through SSL */

@@ -51,22 +51,6 @@ static bool has_tls(const struct proxy_config *cfg)
 	return false;
 }
 
-void proxy_addr_words(const struct sockaddr *sa, char *buf, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, cap, "%s port %u", host, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, cap, "%s port %u", host, ntohs(in6->sin6_port));
-	} else {
-		snprintf(buf, cap, "an address of family %u", (unsigned)sa->sa_family);
-	}
-}
-
 /* ---- files the guard re-reads after the drop ---- */
 
 struct file_ref {
@@ -317,9 +301,9 @@ unsigned proxy_preflight_devices(const struct proxy_config *cfg, const struct bm
 		unsigned missing = 0, found = 0;
 		if (d->addr.len == 0)
 			continue;
-		proxy_addr_words(sa, where, sizeof(where));
+		engine_addr_words(sa, where, sizeof(where));
 		units[0] = '\0';
-		/* as proxy_inspect looks each request up: this address, this port, this unit */
+		/* as engine_inspect looks each request up: this address, this port, this unit */
 		for (unsigned u = 0; u < 256; u++) {
 			if (!d->any_unit && !(d->units[u / 8] & (1u << (u % 8))))
 				continue;
@@ -357,7 +341,7 @@ unsigned proxy_preflight_devices(const struct proxy_config *cfg, const struct bm
 			socklen_t len = 0;
 			char pw[96];
 			bms_policy_device_addr(pd, &ss, &len);
-			proxy_addr_words((const struct sockaddr *)&ss, pw, sizeof(pw));
+			engine_addr_words((const struct sockaddr *)&ss, pw, sizeof(pw));
 			append(hint, sizeof(hint), &ho, "%s%s at %s", shown ? ", " : "; the policy's Modbus devices: ",
 			       bms_policy_device_name(pd), pw);
 			shown++;

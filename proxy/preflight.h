@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/route.h"
 #include "policies/policy.h"
 #include "proxy/config.h"
 
@@ -16,15 +17,12 @@
 BMS_WUR int proxy_preflight(const struct proxy_config *cfg, const struct bms_policy *policy, FILE *out);
 
 /* The guard's devices against the policy's: for each `device` block, every unit it routes
- * must find a policy device at its address, port and unit (as proxy_inspect looks them up).
+ * must find a policy device at its address, port and unit (as engine_inspect looks them up).
  * One `file:line: message` per device that does not; returns how many. */
 unsigned proxy_preflight_devices(const struct proxy_config *cfg, const struct bms_policy *policy, FILE *out);
 
 /* The earliest nextUpdate of the CRLs in a PEM file, in seconds since the epoch (0: none
  * says one). -1 when the file holds no readable CRL. */
 BMS_WUR int proxy_crl_next_update(const char *path, int64_t *out);
-
-/* "127.0.0.1 port 5020" / "::1 port 502": an upstream address as the policy language writes it. */
-void proxy_addr_words(const struct sockaddr *sa, char *buf, size_t cap);
 
 #endif

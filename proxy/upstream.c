@@ -100,7 +100,7 @@ static void conn_flush(struct upconn *c)
 	int rc = proxy_out_write((uv_stream_t *)&c->tcp, &c->out, c->pend, n);
 	if (rc < 0) {
 		proxy_log_warn("device %s: write: %s", c->dev->conf->name, uv_strerror(rc));
-		conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+		conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_PATH_UNAVAILABLE);
 	}
 }
 
@@ -126,10 +126,10 @@ static void conn_failed(struct upconn *c, int err)
 	d->retry_at_ms = guard_now_ms(d->g) + d->backoff_ms;
 	proxy_log_warn("device %s (%s): cannot connect: %s; next try in %u ms", d->conf->name, d->conf->addr.text,
 		       uv_strerror(err), d->backoff_ms);
-	conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+	conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_PATH_UNAVAILABLE);
 	/* nothing else can carry the queue: answer it now rather than let controllers time out */
 	if (!any_active(d, false))
-		fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+		fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_PATH_UNAVAILABLE);
 }
 
 static void arm_response_timer(struct upconn *c);
@@ -168,7 +168,7 @@ static void on_timer(uv_timer_t *t)
 		expired = true;
 		if (r) {
 			r->tx = NULL;
-			guard_complete(r, NULL, 0, AUDIT_RESULT_TIMEOUT, PROXY_EXC_TARGET_NO_RESPONSE);
+			guard_complete(r, NULL, 0, AUDIT_RESULT_TIMEOUT, ENGINE_EXC_TARGET_NO_RESPONSE);
 		}
 	}
 	if (c->state != UP_READY)
@@ -177,7 +177,7 @@ static void on_timer(uv_timer_t *t)
 		/* a second timeout without any answer in between: the device lost track; start afresh */
 		proxy_log_warn("device %s: %u requests in a row unanswered within %u ms; resetting the connection",
 			       c->dev->conf->name, c->silent, c->dev->conf->response_timeout_ms);
-		conn_reset(c, AUDIT_RESULT_TIMEOUT, PROXY_EXC_TARGET_NO_RESPONSE);
+		conn_reset(c, AUDIT_RESULT_TIMEOUT, ENGINE_EXC_TARGET_NO_RESPONSE);
 		return;
 	}
 	arm_response_timer(c);
@@ -232,7 +232,7 @@ static bool answer_fits(struct upconn *c, struct greq *r, uint8_t *adu, size_t f
 		proxy_mbap_set_tid(adu, r->orig_tid);
 		guard_complete(r, adu, flen, AUDIT_RESULT_BAD_ANSWER, 0);
 	} else {
-		guard_complete(r, NULL, 0, AUDIT_RESULT_BAD_ANSWER, PROXY_EXC_TARGET_NO_RESPONSE);
+		guard_complete(r, NULL, 0, AUDIT_RESULT_BAD_ANSWER, ENGINE_EXC_TARGET_NO_RESPONSE);
 	}
 	return false;
 }
@@ -246,7 +246,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (n < 0) {
 		if (n != UV_EOF)
 			proxy_log_warn("device %s: read: %s", c->dev->conf->name, uv_strerror((int)n));
-		conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_TARGET_NO_RESPONSE);
+		conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_TARGET_NO_RESPONSE);
 		return;
 	}
 	c->in_len += (size_t)n;
@@ -260,7 +260,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 			break;
 		if (fr == BMS_MALFORMED || flen < 8) {
 			proxy_log_warn("device %s: unframeable answer; resetting the connection", c->dev->conf->name);
-			conn_reset(c, AUDIT_RESULT_EXCEPTION, PROXY_EXC_TARGET_NO_RESPONSE);
+			conn_reset(c, AUDIT_RESULT_EXCEPTION, ENGINE_EXC_TARGET_NO_RESPONSE);
 			return;
 		}
 		uint8_t *adu = c->in + off;
@@ -405,7 +405,7 @@ static void device_kick(struct gdevice *d)
 					return;
 				}
 		if (!any_active(d, true) && !can_try)
-			fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+			fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_PATH_UNAVAILABLE);
 		return;
 	}
 }
@@ -474,7 +474,7 @@ void upstream_close_all(struct guard *g)
 		uv_close((uv_handle_t *)&g->flush_check, proxy_closed_noop);
 	for (unsigned i = 0; i < g->ndevices; i++) {
 		struct gdevice *d = &g->devices[i];
-		fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+		fail_queue(d, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_PATH_UNAVAILABLE);
 		for (unsigned j = 0; j < d->nconns; j++) {
 			struct upconn *c = &d->conns[j];
 			/* the guard stops: a request still at the device was not answered in time, the
@@ -483,7 +483,7 @@ void upstream_close_all(struct guard *g)
 				if (c->map.slot[k].used)
 					record_gone(c, &c->map.slot[k], AUDIT_RESULT_TIMEOUT, 0,
 						    "client gone; the guard stopped before the device answered");
-			conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, PROXY_EXC_PATH_UNAVAILABLE);
+			conn_reset(c, AUDIT_RESULT_DEVICE_DOWN, ENGINE_EXC_PATH_UNAVAILABLE);
 			/* no new connection after this: the kick in the close callback finds an empty queue */
 			if (c->timer_ready && !uv_is_closing((uv_handle_t *)&c->timer))
 				uv_close((uv_handle_t *)&c->timer, proxy_closed_noop);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `bmsgate replay`: the project's own loopback capture (mbpoll and pymodbus talking to the
-# simulated air handler, pcaps/README.md) through the guard's inspect step, with a policy that
-# lets the plant LAN read the air handler and write its supply air setpoint only.
+# simulated air handler; node-bacnet's workstation and device, pcaps/README.md) through the
+# guard's inspect step (engine_inspect), with a policy that lets the plant LAN read the air
+# handler and write its supply air setpoint only, and one for the BACnet VAV box.
 . "$(dirname "$0")/lib/gw.sh"
 
 if why=$(gw_engine_missing); then
@@ -33,10 +34,10 @@ check "replay: the FC 16 write to holding 101-102 is denied with exception 01" g
 check "replay: diagnostics (FC 8) denied without a role" grep -Eq "fc 8 management +deny +answer 0x01" "$tmp/r.out"
 "$B" replay --policy "$tmp/p.policy" --modbus-port 15020 --role operator --json "$cap" >"$tmp/j.out" 2>/dev/null
 check "replay --role operator: the certificate role allows diagnostics" sh -c "jq -c 'select(.fc==8)' $tmp/j.out | grep -q '\"decision\":\"allow\",\"action\":\"forward\",\"rule\":\"[^\"]*p.policy:12\"'"
-check "replay --json: one JSON object per request" test "$(jq -c . "$tmp/j.out" | wc -l)" -eq 19
+check "replay --json: one JSON object per request, Modbus and BACnet" sh -c "test \"$(jq -c 'select(.proto==null and .fc!=null)' "$tmp/j.out" | wc -l) $(jq -c 'select(.proto=="bacnet")' "$tmp/j.out" | wc -l) $(wc -l <"$tmp/j.out")\" = '19 10 29'"
 "$B" replay --policy "$tmp/p.policy" "$cap" >"$tmp/none.out" 2>"$tmp/none.err"
 check "replay without --modbus-port 15020 finds no Modbus on 502" grep -q "0 requests" "$tmp/none.err"
-check "replay on the loopback capture counts its BACnet requests, not replays them (47808 by default)" grep -qx "bmsgate replay: 10 BACnet/IP requests not replayed: the guard inspects Modbus/TCP only" "$tmp/none.err"
+check "replay on the loopback capture replays its BACnet requests (47808 by default): none of the policy's devices, all refused" grep -qx "bmsgate replay: 10 BACnet/IP requests: 0 forwarded (0 allowed, 0 monitor-deny), 7 answered by the gateway (7 denied), 3 dropped unanswered, 0 would close the connection" "$tmp/none.err"
 check "replay with no request says which port it looked on" grep -qx "bmsgate replay: no Modbus/TCP request on TCP port 502; is the device on another port (--modbus-port N)?" "$tmp/none.err"
 
 # The registered ports by default, as for decode (issue 11): a port-502 capture needs no option.
@@ -55,7 +56,7 @@ check "replay of a port-502 capture: the read is allowed by its rule" grep -Eq "
 "$B" replay --policy "$tmp/s.policy" --modbus-port 503 pcaps/synthetic/modbus.pcapng >/dev/null 2>"$tmp/s503.err"
 check "replay --modbus-port 503 replaces the default 502 (0 requests)" grep -q "^bmsgate replay: 0 requests" "$tmp/s503.err"
 "$B" replay --policy "$tmp/s.policy" pcaps/synthetic/sll.pcap >/dev/null 2>"$tmp/sll.err"
-check "replay: the BACnet ReadProperty on 47808 is counted by default" grep -qx "bmsgate replay: 1 BACnet/IP requests not replayed: the guard inspects Modbus/TCP only" "$tmp/sll.err"
+check "replay: the BACnet ReadProperty on 47808 is replayed by default (no BACnet device in the policy: denied)" grep -qx "bmsgate replay: 1 BACnet/IP requests: 0 forwarded (0 allowed, 0 monitor-deny), 1 answered by the gateway (1 denied), 0 dropped unanswered, 0 would close the connection" "$tmp/sll.err"
 "$B" replay --policy "$tmp/s.policy" --bacnet-port 47809 pcaps/synthetic/sll.pcap >/dev/null 2>"$tmp/sll2.err"
 check "replay --bacnet-port 47809 replaces the default 47808" sh -c "! grep -q BACnet $tmp/sll2.err && grep -q '^bmsgate replay: 1 requests' $tmp/sll2.err"
 "$B" replay --policy "$tmp/s.policy" --modbus-port 0 pcaps/synthetic/sll.pcap >/dev/null 2>"$tmp/p0.err"
@@ -80,6 +81,49 @@ if [ -r "$pub" ]; then
 else
 	skip "replay of a public port-502 capture: $pub is not there (../shared/pcaps-public beside the clone)"
 fi
+# BACnet through the same inspect step (the node-bacnet workstation and device of the loopback
+# capture): what the policy allows is forwarded; a refused confirmed request gets an Error PDU of
+# class security naming what was refused; a refused unconfirmed one is dropped.
+cat >"$tmp/b.policy" <<'POL'
+device vav bacnet 127.0.0.3:47808 instance 1201 {
+  point sp analog-value 7
+}
+role plant {
+  address 127.0.0.0/8
+}
+allow plant read vav
+allow plant write vav.sp
+POL
+chmod 600 "$tmp/b.policy"
+"$B" replay --policy "$tmp/b.policy" --json "$cap" >"$tmp/b.out" 2>"$tmp/b.err"
+check "replay of BACnet: every request, summarised" grep -qx "bmsgate replay: 10 BACnet/IP requests: 4 forwarded (4 allowed, 0 monitor-deny), 3 answered by the gateway (3 denied), 3 dropped unanswered, 0 would close the connection" "$tmp/b.err"
+bn() { jq -r "select(.frame==$1) | [.service,.decision,.action,(.answer // \"-\"),(.rule // \"-\")] | join(\" \")" "$tmp/b.out"; }
+check "replay of BACnet: the ReadProperty is allowed by its rule" sh -c "test \"$(bn 130)\" = \"readProperty allow forward - $tmp/b.policy:7\""
+check "replay of BACnet: the WriteProperty to vav.sp is allowed by its rule" sh -c "test \"$(bn 135)\" = \"writeProperty allow forward - $tmp/b.policy:8\""
+check "replay of BACnet: the WriteProperty to binary-output 2 is denied with write-access-denied" sh -c "test \"$(bn 137)\" = \"writeProperty deny answer error write-access-denied -\""
+check "replay of BACnet: DeviceCommunicationControl is denied with service-request-denied" sh -c "test \"$(bn 141)\" = \"deviceCommunicationControl deny answer error service-request-denied -\""
+check "replay of BACnet: the unconfirmed TimeSynchronization is dropped, not answered" sh -c "test \"$(bn 145)\" = \"timeSynchronization deny drop - -\""
+check "replay of BACnet: the I-Am to the workstation (no device there) is dropped" sh -c "test \"$(bn 131)\" = \"i-Am deny drop - -\""
+"$B" replay --policy "$tmp/b.policy" "$cap" >"$tmp/bt.out" 2>/dev/null
+check "replay of BACnet, text: the denied write names its object and answer" grep -Eq "^ +137 127.0.0.2:47809 -> 127.0.0.3:47808 bacnet writeProperty write +deny +answer error write-access-denied - *: no rule allows role plant to write binary-output 2" "$tmp/bt.out"
+# Public BACnet captures: replay sees every request decode sees, and with no BACnet device in
+# the policy every confirmed request gets an Error of class security, every unconfirmed one is dropped.
+for pub in ../shared/pcaps-public/cisagov-icsnpp-bacnet/bacnet_services.pcap ../shared/pcaps-public/ntop-nDPI/bacnet.pcap; do
+	if [ ! -r "$pub" ]; then
+		skip "replay of the public BACnet capture $pub: not there (../shared/pcaps-public beside the clone)"
+		continue
+	fi
+	want=$("$B" decode --json "$pub" | jq -c 'select(.proto=="bacnet" and .dir=="request")' | wc -l)
+	"$B" replay --policy "$tmp/s.policy" --json "$pub" >"$tmp/pb.out" 2>"$tmp/pb.err"
+	check "replay of $pub finds the $want BACnet requests decode finds" sh -c "test $want -gt 0 && grep -q '^bmsgate replay: $want BACnet/IP requests:' $tmp/pb.err"
+	bad=$(jq -c 'select(.decision=="deny" and .op=="read" and .action=="answer" and .answer!="error read-access-denied")' "$tmp/pb.out" | wc -l)
+	reads=$(jq -c 'select(.decision=="deny" and .service=="readProperty" and .answer=="error read-access-denied")' "$tmp/pb.out" | wc -l)
+	check "replay of $pub: denied ReadProperty requests ($reads) all answered read-access-denied" sh -c "test $reads -gt 0 && test $bad -eq 0"
+	unconf=$(jq -c 'select(.invoke_id==null and .decision!="malformed" and .action!="drop")' "$tmp/pb.out" | wc -l)
+	check "replay of $pub: no request without an invoke id is answered or forwarded" test "$unconf" -eq 0
+	fwd=$(jq -c 'select(.action=="forward")' "$tmp/pb.out" | wc -l)
+	check "replay of $pub: nothing forwarded to a device the policy does not declare" test "$fwd" -eq 0
+done
 "$B" replay --policy "$tmp/nonexistent.policy" "$cap" >/dev/null 2>&1
 check "replay with an unreadable policy exits 2" test $? -eq 2
 done_tests

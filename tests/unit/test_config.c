@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "audit/audit.h"
+#include "engine/route.h"
 #include "proxy/config.h"
 
 static struct proxy_config cfg;
@@ -153,12 +154,22 @@ static void routing_by_unit(void **state)
 	char *msgs = NULL;
 	assert_int_equal(parse(good_guard, PROXY_GUARD, &msgs), 0);
 	free(msgs);
-	assert_ptr_equal(proxy_config_route(&cfg, 1), &cfg.devices[0]);
-	assert_ptr_equal(proxy_config_route(&cfg, 6), &cfg.devices[0]);
-	assert_ptr_equal(proxy_config_route(&cfg, 7), &cfg.devices[0]);
+	/* through the inspect step's route table, as the guard routes */
+	static struct engine_routes rt;
+	proxy_config_routes(&cfg, &rt);
+	assert_int_equal(rt.n, cfg.ndevices);
+	assert_int_equal(engine_route_modbus(&rt, 1)->index, 0);
+	assert_int_equal(engine_route_modbus(&rt, 6)->index, 0);
+	assert_int_equal(engine_route_modbus(&rt, 7)->index, 0);
+	assert_string_equal(engine_route_modbus(&rt, 1)->name, cfg.devices[0].name);
 	/* device "rest" has no units line: it takes every other unit */
-	assert_ptr_equal(proxy_config_route(&cfg, 2), &cfg.devices[1]);
-	assert_ptr_equal(proxy_config_route(&cfg, 8), &cfg.devices[1]);
+	assert_int_equal(engine_route_modbus(&rt, 2)->index, 1);
+	assert_int_equal(engine_route_modbus(&rt, 8)->index, 1);
+	/* negative: without the catch-all, a unit no device names has no route */
+	rt.routes[1].any_unit = false;
+	engine_routes_index(&rt);
+	assert_null(engine_route_modbus(&rt, 2));
+	assert_int_equal(engine_route_modbus(&rt, 1)->index, 0);
 }
 
 static void net_matching(void **state)

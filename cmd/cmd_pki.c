@@ -10,7 +10,6 @@
 
 #include "cmd/cmds.h"
 #include "pki/pki.h"
-#include "proxy/tls.h"
 
 static void usage(FILE *out)
 {
@@ -226,7 +225,7 @@ static int do_role(const char *path)
 	}
 	char role[BMS_ROLE_MAX];
 	const char *why = "";
-	int rc = proxy_tls_role(x, role, &why); /* the guard's reading of it */
+	int rc = bms_pki_role_of(x, role, &why); /* the guard's reading of it */
 	X509_free(x);
 	if (rc == 0) {
 		printf("(no role)\n");

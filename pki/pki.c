@@ -32,7 +32,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "proxy/tls.h"
+#include "parsers/role.h"
 
 #define INDEX_MAX_LINES 100000
 #define INDEX_LINE_MAX 1024
@@ -428,11 +428,41 @@ fail:
 	return rc;
 }
 
+int bms_pki_role_of(X509 *cert, char role[static BMS_ROLE_MAX], const char **why)
+{
+	role[0] = '\0';
+	*why = "";
+	ASN1_OBJECT *oid = OBJ_txt2obj(BMS_ROLE_OID, 1);
+	int rc = 0;
+	if (!oid) {
+		*why = "out of memory";
+		rc = -ENOMEM;
+		goto out;
+	}
+	int idx = X509_get_ext_by_OBJ(cert, oid, -1);
+	if (idx < 0)
+		goto out;
+	/* one role per certificate: a second extension makes the role ambiguous */
+	if (X509_get_ext_by_OBJ(cert, oid, idx) >= 0) {
+		*why = "the certificate carries more than one role extension";
+		rc = -EINVAL;
+		goto out;
+	}
+	const ASN1_OCTET_STRING *der = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
+	int len = ASN1_STRING_length(der);
+	rc = bms_role_parse(ASN1_STRING_get0_data(der), len > 0 ? (size_t)len : 0, role, why);
+	if (rc == 0)
+		rc = 1;
+out:
+	ASN1_OBJECT_free(oid);
+	ERR_clear_error();
+	return rc;
+}
+
 int bms_pki_cert_role(X509 *cert, char buf[static BMS_ROLE_MAX])
 {
-	/* the guard's own parser, so that `pki role` says what a guard will make of the certificate */
 	const char *why;
-	int rc = proxy_tls_role(cert, buf, &why);
+	int rc = bms_pki_role_of(cert, buf, &why);
 	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
 }
 

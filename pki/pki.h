@@ -90,7 +90,11 @@ BMS_WUR int bms_pki_crl(const char *dir, int crl_days, char err[static BMS_PKI_E
 BMS_WUR int bms_pki_list(const char *dir, struct bms_pki_entry **out, size_t *n,
 			 char err[static BMS_PKI_ERR_MAX]);
 
-/* The role a certificate carries, as the guard reads it (proxy_tls_role): 0 and the role in
+/* The role extension of a certificate: 1 found (copied into role), 0 absent, -EINVAL present
+ * but not a role (why: a static phrase, from bms_role_parse), -ENOMEM. The guard's identity
+ * (proxy/tls.c) and `pki role` both read roles through this. */
+BMS_WUR int bms_pki_role_of(X509 *cert, char role[static BMS_ROLE_MAX], const char **why);
+/* The same as 0 / -ENOENT / -EINVAL: 0 and the role in
  * buf when present, -ENOENT when the certificate has no role extension, -EINVAL when the
  * extension is not one DER UTF8String of 1..BMS_ROLE_LEN bytes of UTF-8 without control
  * characters (the guard then gives no role). */

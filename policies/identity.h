@@ -13,14 +13,8 @@
 #define BMS_SUBJECT_LEN 255
 #define BMS_SUBJECT_MAX (BMS_SUBJECT_LEN + 1) /* buffer: the subject and its NUL */
 
-/* The one limit on a Modbus/TCP Security role, in bytes: what `bmsgate pki` issues, what the
- * guard takes from a certificate, what a policy's `certificate-role` and rule may name. */
-#define BMS_ROLE_LEN 64
-#define BMS_ROLE_MAX (BMS_ROLE_LEN + 1) /* buffer: the role and its NUL */
-
-/* The Modbus/TCP Security role extension (MB-TCP-Security v21, R-21): extnValue is one DER
- * UTF8String. The one spelling of the OID for issuer, guard and tests. */
-#define BMS_ROLE_OID "1.3.6.1.4.1.50316.802.1"
+/* BMS_ROLE_LEN, BMS_ROLE_MAX, BMS_ROLE_OID: the role's one limit and OID. */
+#include "parsers/role.h"
 
 struct bms_identity {
 	bool authenticated;              /* true: a verified client certificate; false: legacy address only */

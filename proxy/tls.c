@@ -15,10 +15,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "pki/pki.h"
 #include "proxy/tls.h"
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 /* TLS 1.2: the two suites the specification requires first, then the AES-256 siblings. */
 static const char tls12_suites[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -168,133 +167,6 @@ fail:
 	return -1;
 }
 
-/* The role extension's value, by byte (MB-TCP-Security v21 R-21: Role ::= UTF8String, DER):
- *   offset 0   1 byte   tag: 0x0c (UTF8String, universal, primitive); anything else is not a role
- *   offset 1   1..5     length: short form (< 0x80) or minimal long form (0x81..0x84 then the
- *                       length big-endian); 0x80 (indefinite) is BER, not DER
- *   then       length   the role: 1..BMS_ROLE_LEN bytes of well-formed UTF-8 (RFC 3629: no
- *                       overlong form, no surrogate, at most U+10FFFF) without a control
- *                       character (C0, DEL, C1; NUL included), and nothing after it
- * Every way to fail is "no role": the policy then grants only what needs no role. */
-static int utf8_char(struct bms_cursor *c, uint32_t *cp)
-{
-	uint8_t b0, b;
-	if (bms_cursor_u8(c, &b0) < 0)
-		return -1;
-	if (b0 < 0x80) {
-		*cp = b0;
-		return 0;
-	}
-	size_t more;
-	uint32_t v, min;
-	if (b0 >= 0xc2 && b0 <= 0xdf) {
-		more = 1, v = b0 & 0x1f, min = 0x80;
-	} else if (b0 >= 0xe0 && b0 <= 0xef) {
-		more = 2, v = b0 & 0x0f, min = 0x800;
-	} else if (b0 >= 0xf0 && b0 <= 0xf4) {
-		more = 3, v = b0 & 0x07, min = 0x10000;
-	} else {
-		return -1; /* a continuation byte first, 0xc0/0xc1 (always overlong) or 0xf5.. */
-	}
-	for (size_t i = 0; i < more; i++) {
-		if (bms_cursor_u8(c, &b) < 0 || (b & 0xc0) != 0x80)
-			return -1;
-		v = (v << 6) | (b & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return -1;
-	*cp = v;
-	return 0;
-}
-
-int proxy_tls_role_value(const uint8_t *der, size_t len, char role[static BMS_ROLE_MAX], const char **why)
-{
-	struct bms_cursor c;
-	uint8_t tag, l0;
-	uint64_t n;
-	role[0] = '\0';
-	bms_cursor_init(&c, der, len);
-	if (bms_cursor_u8(&c, &tag) < 0 || bms_cursor_u8(&c, &l0) < 0) {
-		*why = "the extension value is empty or cut short";
-		return -EINVAL;
-	}
-	if (tag != 0x0c) {
-		*why = tag == 0x2c ? "a constructed UTF8String (BER, not DER)"
-		       : tag == 0x13 ? "a PrintableString, not a UTF8String"
-		       : tag == 0x16 ? "an IA5String, not a UTF8String"
-		       : tag == 0x1e ? "a BMPString, not a UTF8String"
-		       : tag == 0x04 ? "an OCTET STRING, not a UTF8String"
-				      : "not a UTF8String";
-		return -EINVAL;
-	}
-	if (l0 < 0x80) {
-		n = l0;
-	} else if (l0 == 0x80 || l0 > 0x84 || bms_cursor_uint_be(&c, l0 & 0x7f, &n) < 0 || n < 0x80 ||
-		   n >> (8 * ((l0 & 0x7f) - 1)) == 0) {
-		/* indefinite, too many length bytes, cut short, or not the shortest form */
-		*why = "the UTF8String's length is not in DER form";
-		return -EINVAL;
-	}
-	if (n != bms_cursor_left(&c)) {
-		*why = n > bms_cursor_left(&c) ? "the UTF8String is cut short" : "bytes follow the UTF8String";
-		return -EINVAL;
-	}
-	if (n == 0) {
-		*why = "the role is empty";
-		return -EINVAL;
-	}
-	if (n > BMS_ROLE_LEN) {
-		*why = "the role is longer than " STR(BMS_ROLE_LEN) " bytes";
-		return -EINVAL;
-	}
-	const uint8_t *text = der + c.off;
-	while (bms_cursor_left(&c) > 0) {
-		uint32_t cp;
-		if (utf8_char(&c, &cp) < 0) {
-			*why = "the role is not valid UTF-8";
-			return -EINVAL;
-		}
-		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-			*why = cp == 0 ? "the role holds a NUL byte" : "the role holds a control character";
-			return -EINVAL;
-		}
-	}
-	memcpy(role, text, (size_t)n);
-	role[n] = '\0';
-	return 0;
-}
-
-int proxy_tls_role(X509 *cert, char role[static BMS_ROLE_MAX], const char **why)
-{
-	role[0] = '\0';
-	*why = "";
-	ASN1_OBJECT *oid = OBJ_txt2obj(BMS_ROLE_OID, 1);
-	int rc = 0;
-	if (!oid) {
-		*why = "out of memory";
-		rc = -ENOMEM;
-		goto out;
-	}
-	int idx = X509_get_ext_by_OBJ(cert, oid, -1);
-	if (idx < 0)
-		goto out;
-	/* one role per certificate: a second extension makes the role ambiguous */
-	if (X509_get_ext_by_OBJ(cert, oid, idx) >= 0) {
-		*why = "the certificate carries more than one role extension";
-		rc = -EINVAL;
-		goto out;
-	}
-	const ASN1_OCTET_STRING *der = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
-	int len = ASN1_STRING_length(der);
-	rc = proxy_tls_role_value(ASN1_STRING_get0_data(der), len > 0 ? (size_t)len : 0, role, why);
-	if (rc == 0)
-		rc = 1;
-out:
-	ASN1_OBJECT_free(oid);
-	ERR_clear_error();
-	return rc;
-}
-
 int proxy_tls_subject(X509_NAME *name, char out[static BMS_SUBJECT_MAX], size_t *full)
 {
 	char *data = NULL;
@@ -391,7 +263,7 @@ int proxy_tls_identity(X509 *cert, struct bms_identity *id, char *note, size_t n
 	/* A malformed role extension is no role: the policy then grants only what needs no role.
 	 * The note says why, for the audit record of the accepted connection. */
 	const char *why = "";
-	if (proxy_tls_role(cert, id->role, &why) < 0) {
+	if (bms_pki_role_of(cert, id->role, &why) < 0) {
 		id->role[0] = '\0';
 		snprintf(note, notelen, "role extension ignored (no role): %s", why);
 	}

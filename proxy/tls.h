@@ -36,11 +36,6 @@ BMS_WUR int proxy_tls_ctx_new(const struct proxy_config *cfg, bool server, SSL_C
  * authenticated, its subject at most the start of the real one ending in U+2026, and its
  * fingerprint (when has_fingerprint) names the refused certificate. */
 BMS_WUR int proxy_tls_identity(X509 *cert, struct bms_identity *id, char *note, size_t notelen);
-/* The role extension alone: 1 found (copied into role), 0 absent, -EINVAL present but not a
- * role (why: a static phrase), -ENOMEM. docs/pki.md lists what each malformed encoding means. */
-BMS_WUR int proxy_tls_role(X509 *cert, char role[static BMS_ROLE_MAX], const char **why);
-/* The pure parser under it: the extension's value (extnValue contents). 0 or -EINVAL and why. */
-BMS_WUR int proxy_tls_role_value(const uint8_t *der, size_t len, char role[static BMS_ROLE_MAX], const char **why);
 /* A name in RFC 2253 form, whole: 0, -E2BIG when longer than BMS_SUBJECT_LEN (full = its
  * length; out is ""), -EINVAL when it cannot be printed or holds a NUL, -ENOMEM. */
 BMS_WUR int proxy_tls_subject(X509_NAME *name, char out[static BMS_SUBJECT_MAX], size_t *full);

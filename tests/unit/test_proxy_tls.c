@@ -19,6 +19,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "parsers/role.h"
+#include "pki/pki.h"
 #include "proxy/config.h"
 #include "proxy/tls.h"
 #include "proxy/txmap.h"
@@ -137,7 +139,7 @@ static void role_present(void **state)
 	sign(c);
 	char role[BMS_ROLE_MAX], note[192];
 	const char *why;
-	assert_int_equal(proxy_tls_role(c, role, &why), 1);
+	assert_int_equal(bms_pki_role_of(c, role, &why), 1);
 	assert_string_equal(role, "operator");
 
 	struct bms_identity id;
@@ -162,7 +164,7 @@ static void role_absent(void **state)
 	sign(c);
 	char role[BMS_ROLE_MAX] = "stale", note[192];
 	const char *why;
-	assert_int_equal(proxy_tls_role(c, role, &why), 0);
+	assert_int_equal(bms_pki_role_of(c, role, &why), 0);
 	assert_string_equal(role, "");
 	struct bms_identity id;
 	assert_int_equal(proxy_tls_identity(c, &id, note, sizeof(note)), 0);
@@ -178,7 +180,7 @@ static void role_wrong_type_is_no_role(void **state)
 	sign(c);
 	char role[BMS_ROLE_MAX], note[192];
 	const char *why;
-	assert_true(proxy_tls_role(c, role, &why) < 0);
+	assert_true(bms_pki_role_of(c, role, &why) < 0);
 	struct bms_identity id;
 	assert_int_equal(proxy_tls_identity(c, &id, note, sizeof(note)), 0);
 	assert_string_equal(id.role, "");
@@ -196,7 +198,7 @@ static void role_repeated_or_bad_refused(void **state)
 	add_role_string(c, V_ASN1_UTF8STRING, "operator");
 	add_role_string(c, V_ASN1_UTF8STRING, "admin");
 	sign(c);
-	assert_true(proxy_tls_role(c, role, &why) < 0);
+	assert_true(bms_pki_role_of(c, role, &why) < 0);
 	X509_free(c);
 
 	char longrole[BMS_ROLE_MAX + 10];
@@ -205,13 +207,13 @@ static void role_repeated_or_bad_refused(void **state)
 	c = make_cert("ctl-5");
 	add_role_string(c, V_ASN1_UTF8STRING, longrole);
 	sign(c);
-	assert_true(proxy_tls_role(c, role, &why) < 0);
+	assert_true(bms_pki_role_of(c, role, &why) < 0);
 	X509_free(c);
 
 	c = make_cert("ctl-6");
 	add_role_string(c, V_ASN1_UTF8STRING, "op\nerator");
 	sign(c);
-	assert_true(proxy_tls_role(c, role, &why) < 0);
+	assert_true(bms_pki_role_of(c, role, &why) < 0);
 	X509_free(c);
 
 	/* a UTF8String header claiming more bytes than there are */
@@ -219,7 +221,7 @@ static void role_repeated_or_bad_refused(void **state)
 	c = make_cert("ctl-7");
 	add_role_der(c, trunc, sizeof(trunc));
 	sign(c);
-	assert_true(proxy_tls_role(c, role, &why) < 0);
+	assert_true(bms_pki_role_of(c, role, &why) < 0);
 	X509_free(c);
 
 	/* trailing bytes after the string */
@@ -227,7 +229,7 @@ static void role_repeated_or_bad_refused(void **state)
 	c = make_cert("ctl-8");
 	add_role_der(c, trail, sizeof(trail));
 	sign(c);
-	assert_true(proxy_tls_role(c, role, &why) < 0);
+	assert_true(bms_pki_role_of(c, role, &why) < 0);
 	X509_free(c);
 }
 
@@ -334,7 +336,7 @@ static void role_value_vectors(void **state)
 		}
 		char role[BMS_ROLE_MAX] = "stale";
 		const char *why = "unset";
-		int rc = proxy_tls_role_value(der, n, role, &why);
+		int rc = bms_role_parse(der, n, role, &why);
 		if (v[i].role) {
 			if (rc != 0)
 				fail_msg("%s: refused: %s", v[i].name, why);
@@ -354,10 +356,10 @@ static void role_value_vectors(void **state)
 	der[0] = 0x0c;
 	der[1] = BMS_ROLE_LEN;
 	memset(der + 2, 'a', BMS_ROLE_LEN + 1);
-	assert_int_equal(proxy_tls_role_value(der, 2 + BMS_ROLE_LEN, role, &why), 0);
+	assert_int_equal(bms_role_parse(der, 2 + BMS_ROLE_LEN, role, &why), 0);
 	assert_int_equal(strlen(role), BMS_ROLE_LEN);
 	der[1] = BMS_ROLE_LEN + 1;
-	assert_int_equal(proxy_tls_role_value(der, 2 + BMS_ROLE_LEN + 1, role, &why), -EINVAL);
+	assert_int_equal(bms_role_parse(der, 2 + BMS_ROLE_LEN + 1, role, &why), -EINVAL);
 	assert_string_equal(why, "the role is longer than 64 bytes");
 }
 

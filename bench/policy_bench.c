@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "load/policy_files.h"
 #include "parsers/modbus.h"
 #include "policies/policy.h"
 

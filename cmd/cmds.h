@@ -2,8 +2,8 @@
 #ifndef BMS_CMDS_H
 #define BMS_CMDS_H
 
-int cmd_decode(int argc, char **argv);  /* capture/cmd_decode.c */
-int cmd_policy(int argc, char **argv);  /* policies/cmd_policy.c */
+int cmd_decode(int argc, char **argv);  /* cmd/cmd_decode.c */
+int cmd_policy(int argc, char **argv);  /* cmd/cmd_policy.c */
 int cmd_audit(int argc, char **argv);   /* cmd/cmd_audit.c */
 int cmd_guard(int argc, char **argv);   /* proxy/cmd_guard.c */
 int cmd_tunnel(int argc, char **argv);  /* proxy/cmd_tunnel.c */

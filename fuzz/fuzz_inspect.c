@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "load/policy_files.h"
 #include "engine/inspect.h"
 #include "parsers/bacnet.h"
 #include "proxy/config.h"

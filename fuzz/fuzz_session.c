@@ -24,6 +24,7 @@
 
 #include <uv.h>
 
+#include "load/policy_files.h"
 #include "proxy/guard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -4,7 +4,7 @@
  *
  *   struct bms_diag diags; bms_diag_init(&diags);
  *   struct bms_policy *p;
- *   if (bms_policy_load(files, n, &p, &diags) < 0) { print diags; keep the old policy; }
+ *   if (bms_policy_load(files, n, &p, &diags) < 0) { print diags; keep the old policy; }   -- load/policy_files.h
  *   else { swap p in (an atomic pointer store); free the old one when no decision borrows it; }
  *   struct bms_policy_state *st = bms_policy_state_new(0);   -- once per process, kept across reloads
  *   per request:
@@ -44,7 +44,7 @@ struct bms_policy_state;    /* rate-limit and min-interval state; survives reloa
 
 /* Where policy text and time-zone data come from. The compiler is pure: it
  * opens no file, resolves no path and reads no zoneinfo; a source does that
- * (policies/source_files.c reads the file system, the fuzzers serve memory). */
+ * (load/policy_files.c reads the file system, the fuzzers serve memory). */
 #define BMS_POLICY_KEY_MAX 4096
 #define BMS_POLICY_FILE_MAX (4u << 20)   /* bytes of one policy file */
 #define BMS_POLICY_ZONE_MAX (256u * 1024) /* bytes of TZif data read for one zone */
@@ -79,19 +79,6 @@ struct bms_policy_source {
 BMS_WUR int bms_policy_compile(const struct bms_policy_source *src, const char *const *names, size_t nnames,
 			       struct bms_policy **out, struct bms_diag *diags);
 
-/* The file-system source (policies/source_files.c): bms_policy_compile over files.
- * A file that anyone but its owner may write, or that another user owns than
- * the one running, is refused (an error in diags) unless BMS_POLICY_TRUST_ANY_OWNER
- * is passed to bms_policy_load_flags. Zones come from $TZDIR or /usr/share/zoneinfo. */
-BMS_WUR int bms_policy_load(const char *const *files, size_t nfiles, struct bms_policy **out,
-			    struct bms_diag *diags);
-#define BMS_POLICY_TRUST_ANY_OWNER 0x1u  /* tests and fuzzing: skip the file ownership check */
-BMS_WUR int bms_policy_load_flags(const char *const *files, size_t nfiles, unsigned flags,
-				  struct bms_policy **out, struct bms_diag *diags);
-/* Compiles policy text held in memory, named `name` in diagnostics; `include` is refused;
- * zones still come from the zoneinfo directory. */
-BMS_WUR int bms_policy_load_string(const char *name, const char *text, size_t len,
-				   struct bms_policy **out, struct bms_diag *diags);
 void bms_policy_free(struct bms_policy *p);
 
 /* SHA-256 of the source files as read (each file's path and bytes, in load

@@ -20,6 +20,7 @@
 
 #include <pcap/pcap.h>
 
+#include "load/policy_files.h"
 #include "capture/engine.h"
 #include "cmd/cmds.h"
 #include "engine/inspect.h"

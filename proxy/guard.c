@@ -31,6 +31,7 @@
 
 #include <openssl/err.h>
 
+#include "load/policy_files.h"
 #include "proxy/guard.h"
 #include "proxy/cmdline.h"
 #include "proxy/log.h"

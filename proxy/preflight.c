@@ -25,6 +25,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "load/policy_files.h"
 #include "audit/audit.h"
 #include "proxy/cmdline.h"
 #include "proxy/preflight.h"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The policy compiler is pure: it opens no file, resolves no path and reads no zoneinfo;
-# a policy source does that (policies/source_files.c). Two checks:
-#  1. no object of policies/ but the file-system source (and the command) imports a file-system or
-#     environment function (as the linker sees them), and that source does;
+# a policy source does that (load/policy_files.c). Two checks:
+#  1. no object of policies/ imports a file-system or environment function (as the linker sees
+#     them), and the file-system source (load/) does;
 #  2. the policy fuzz target, replayed over its corpus under strace, opens nothing but its
 #     inputs and what the dynamic loader and the sanitizers open (shared libraries, /proc).
 set -u
@@ -10,14 +10,13 @@ cd "$(dirname "$0")/../.."
 echo "1..3"
 fsfuncs="fopen fopen64 open open64 openat openat64 realpath stat stat64 fstat fstat64 lstat access faccessat opendir getenv secure_getenv fread read"
 fail=0
-# every object of policies/ but the file-system source and the command's front end
+# every object of policies/ (the file-system source is load/policy_files.c, the command cmd/)
+# (from the sources, so that an object a moved file left in an old build is not counted)
 objs=()
-for o in build/rel/policies/*.o; do
-	case "$(basename "$o")" in source_files.o | cmd_policy.o) continue ;; esac
-	objs+=("$o")
-done
+for c in policies/*.c; do objs+=("build/rel/${c%.c}.o"); done
 bad=""
 for o in "${objs[@]}"; do
+	[ -f "$o" ] || { bad="$bad $(basename "$o"):not-built"; continue; }
 	for s in $(nm -u "$o" | awk '{print $2}'); do
 		case " $fsfuncs " in *" $s "*) bad="$bad $(basename "$o"):$s" ;; esac
 	done
@@ -26,9 +25,9 @@ if [ ${#objs[@]} -lt 10 ]; then echo "not ok 1 - only ${#objs[@]} objects of pol
 elif [ -z "$bad" ]; then echo "ok 1 - the ${#objs[@]} objects of the compiler and evaluator call no file-system function"; else
 	echo "not ok 1 - file-system calls in policies/:$bad"; fail=1; fi
 # and the negative beside it: the file-system source is the one that does
-src=build/rel/policies/source_files.o
-if nm -u "$src" 2>/dev/null | awk '{print $2}' | grep -qx fopen; then echo "ok 2 - source_files.o, the file-system source, is where files are opened"; else
-	echo "not ok 2 - source_files.o opens no file: is the check above looking at the right objects?"; fail=1; fi
+src=build/rel/load/policy_files.o
+if nm -u "$src" 2>/dev/null | awk '{print $2}' | grep -qx fopen; then echo "ok 2 - load/policy_files.o, the file-system source, is where files are opened"; else
+	echo "not ok 2 - load/policy_files.o opens no file: is the check above looking at the right objects?"; fail=1; fi
 r=build/asan/fuzz-replay/policy
 if ! command -v strace >/dev/null; then
 	echo "ok 3 # SKIP strace is not installed (deps/debian-packages.txt lists it)"

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "load/policy_files.h"
 #include "engine/inspect.h"
 #include "parsers/bacnet.h"
 #include "proxy/config.h"

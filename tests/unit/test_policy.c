@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "load/policy_files.h"
 #include "parsers/modbus.h"
 #include "policies/policy.h"
 

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "load/policy_files.h"
 #include "policies/policy.h"
 
 /* ---- a source over a table of named texts ---- */

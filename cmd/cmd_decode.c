@@ -1,4 +1,4 @@
-/* capture/cmd_decode.c: `bmsgate decode CAPTURE`: one line (or one JSON object) per PDU.
+/* cmd/cmd_decode.c: `bmsgate decode CAPTURE`: one line (or one JSON object) per PDU.
  *
  * Reading is libpcap's (pcap and pcapng); everything after it is the pure
  * engine (capture/engine.c). Output goes through one 64 KiB buffer with

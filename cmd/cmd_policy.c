@@ -1,4 +1,4 @@
-/* policies/cmd_policy.c: `bmsgate policy check|explain|diff`. */
+/* cmd/cmd_policy.c: `bmsgate policy check|explain|diff`. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "load/policy_files.h"
 #include "cmd/cmds.h"
 #include "parsers/bacnet.h"
 #include "parsers/modbus.h"

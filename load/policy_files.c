@@ -1,4 +1,4 @@
-/* policies/source_files.c: the policy source that reads the file system.
+/* load/policy_files.c: the policy source that reads the file system.
  *
  * The compiler (compile.c) and the time-zone parser (tz.c) are pure; this is
  * where policy files are opened, checked (regular file, owner, mode, size),
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "policies/policy.h"
+#include "load/policy_files.h"
 
 struct files_source {
 	unsigned flags;

@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 10
 
 # Every folder that holds code of the binary (docs/architecture.md lists them); cmd/main.c is
 # linked on its own, so that test programs can link the library with their own main.
-MODULES := parsers policies engine audit capture pki load proxy sim cmd
+MODULES := base parsers policies engine audit capture pki load proxy sim cmd
 LIB_SRC := $(filter-out cmd/main.c,$(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c))))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "audit/audit_int.h"
+#include "base/clock.h"
 
 /* One write: at most this many records and bytes (a bound on the write and
  * on how long the first record of a batch waits for the last). */
@@ -160,9 +161,7 @@ static void loud(const char *fmt, ...)
 
 static int64_t mono_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)bms_mono_us();
 }
 
 static inline void cpu_relax(void)

@@ -10,9 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BMS_WUR __attribute__((warn_unused_result))
-/* For the small helpers on the per-packet path: inlined even where the compiler would not. */
-#define BMS_HOT __attribute__((always_inline)) inline
+#include "base/attr.h"
 
 struct bms_cursor {
 	const uint8_t *buf; /* borrowed */

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "proxy/stream.h"
 
 struct wreq {
@@ -61,9 +62,7 @@ int proxy_out_write(uv_stream_t *s, struct proxy_out *o, const void *buf, size_t
 
 uint64_t proxy_mono_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return bms_mono_us();
 }
 
 void proxy_closed_noop(uv_handle_t *h)

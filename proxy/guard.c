@@ -33,7 +33,7 @@
 
 #include "load/policy_files.h"
 #include "proxy/guard.h"
-#include "proxy/cmdline.h"
+#include "proxy/privs.h"
 #include "proxy/log.h"
 #include "proxy/preflight.h"
 #include "proxy/proxy.h"

@@ -27,7 +27,7 @@
 
 #include "load/policy_files.h"
 #include "audit/audit.h"
-#include "proxy/cmdline.h"
+#include "proxy/privs.h"
 #include "proxy/preflight.h"
 
 __attribute__((format(printf, 4, 5))) static void say(FILE *out, const struct proxy_config *cfg, unsigned line,

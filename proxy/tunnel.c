@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy/cmdline.h"
+#include "proxy/privs.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
 #include "proxy/stream.h"

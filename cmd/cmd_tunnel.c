@@ -1,11 +1,11 @@
-/* proxy/cmd_tunnel.c: `bmsgate tunnel [-n] -c FILE` (start-up shared with the guard in proxy/cmdline.c). */
+/* cmd/cmd_tunnel.c: `bmsgate tunnel [-n] -c FILE` (start-up shared with the guard in cmd/gateway_cmd.c). */
 #include "cmd/cmds.h"
-#include "proxy/cmdline.h"
+#include "cmd/gateway_cmd.h"
 #include "proxy/proxy.h"
 
 int cmd_tunnel(int argc, char **argv)
 {
-	static const struct proxy_cmd cmd = {
+	static const struct cmd_gateway cmd = {
 		.name = "tunnel",
 		.kind = PROXY_TUNNEL,
 		.check_help = "the configuration and the TLS files",
@@ -13,5 +13,5 @@ int cmd_tunnel(int argc, char **argv)
 		.check = proxy_tunnel_check,
 		.run = proxy_tunnel_run,
 	};
-	return proxy_cmd_main(&cmd, argc, argv);
+	return cmd_gateway_main(&cmd, argc, argv);
 }

@@ -1,4 +1,4 @@
-/* proxy/cmd_replay.c: `bmsgate replay`: a capture through the gateway's own inspect step.
+/* cmd/cmd_replay.c: `bmsgate replay`: a capture through the gateway's own inspect step.
  *
  * Every Modbus/TCP and BACnet/IP request in a pcap/pcapng capture goes through
  * engine_inspect(), the function the guard calls on live traffic, with the request the

@@ -1,11 +1,11 @@
-/* proxy/cmd_guard.c: `bmsgate guard [-n] -c FILE` (start-up shared with the tunnel in proxy/cmdline.c). */
+/* cmd/cmd_guard.c: `bmsgate guard [-n] -c FILE` (start-up shared with the tunnel in cmd/gateway_cmd.c). */
 #include "cmd/cmds.h"
-#include "proxy/cmdline.h"
+#include "cmd/gateway_cmd.h"
 #include "proxy/proxy.h"
 
 int cmd_guard(int argc, char **argv)
 {
-	static const struct proxy_cmd cmd = {
+	static const struct cmd_gateway cmd = {
 		.name = "guard",
 		.kind = PROXY_GUARD,
 		.check_help = "the configuration, the policy and the TLS files",
@@ -13,5 +13,5 @@ int cmd_guard(int argc, char **argv)
 		.check = proxy_guard_check,
 		.run = proxy_guard_run,
 	};
-	return proxy_cmd_main(&cmd, argc, argv);
+	return cmd_gateway_main(&cmd, argc, argv);
 }

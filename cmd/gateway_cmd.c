@@ -1,16 +1,12 @@
-/* proxy/cmdline.c: the start-up shared by `bmsgate guard` and `bmsgate tunnel` (see cmdline.h). */
-#include <errno.h>
+/* cmd/gateway_cmd.c: the start-up shared by `bmsgate guard` and `bmsgate tunnel` (see gateway_cmd.h). */
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "proxy/cmdline.h"
+#include "cmd/gateway_cmd.h"
 #include "proxy/log.h"
 
-static void usage(const struct proxy_cmd *cmd, FILE *out)
+static void usage(const struct cmd_gateway *cmd, FILE *out)
 {
 	fprintf(out,
 		"usage: bmsgate %s -c FILE [-n]\n"
@@ -20,7 +16,7 @@ static void usage(const struct proxy_cmd *cmd, FILE *out)
 		cmd->name, cmd->check_help, cmd->signals);
 }
 
-int proxy_cmd_main(const struct proxy_cmd *cmd, int argc, char **argv)
+int cmd_gateway_main(const struct cmd_gateway *cmd, int argc, char **argv)
 {
 	const char *path = NULL;
 	int check = 0, c;
@@ -66,39 +62,4 @@ int proxy_cmd_main(const struct proxy_cmd *cmd, int argc, char **argv)
 	snprintf(ident, sizeof(ident), "bmsgate %s", cmd->name);
 	proxy_log_init(ident, cfg.syslog);
 	return cmd->run(&cfg);
-}
-
-int proxy_become_user(uid_t uid, gid_t gid)
-{
-	/* the user's primary group only: the guard runs with exactly these ids, and the
-	 * start-up checks (proxy/preflight.c) open its files with exactly these too */
-	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
-		return -errno;
-	return 0;
-}
-
-int proxy_drop_privileges(const char *user)
-{
-	if (!user[0])
-		return 0;
-	if (geteuid() != 0) {
-		proxy_log_info("not running as root: staying user %u (user %s ignored)", (unsigned)geteuid(), user);
-		return 0;
-	}
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		proxy_log_err("user %s: no such user", user);
-		return -1;
-	}
-	int e = proxy_become_user(pw->pw_uid, pw->pw_gid);
-	if (e < 0) {
-		proxy_log_err("cannot become user %s: %s", user, strerror(-e));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		proxy_log_err("dropped to %s but could become root again: refusing to run", user);
-		return -1;
-	}
-	proxy_log_info("running as user %s", user);
-	return 0;
 }

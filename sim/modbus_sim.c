@@ -9,6 +9,7 @@
  * A device is single-threaded: --slow-ms delays every reply and stalls every client, as a slow
  * PLC does.
  */
+#include "base/clock.h"
 #include "sim/modbus_sim.h"
 
 #include <arpa/inet.h>
@@ -129,9 +130,7 @@ struct sim {
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)bms_mono_us() / 1e6;
 }
 
 static void model_step(struct sim *s)

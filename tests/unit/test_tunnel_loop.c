@@ -4,7 +4,8 @@
  * head-end on threads of blocking sockets over 127.0.0.1: a request relayed and its answer
  * back; the guard refusing the tunnel's certificate, and the tunnel refusing the guard's
  * (neither retried); the guard down (retried with back-off to connect-timeout, then the
- * head-end's connection closed); a head-end that half-closes with an answer still due; a stop
+ * head-end's connection closed); a head-end that half-closes with an answer still due (once
+ * the session is open, and before it is); a stop
  * with a connection open and one with a connection still dialling. Every test ends as
  * libuv's own do: the loop closes with no handle left (uv_loop_close() == 0). The tunnel's
  * diagnostics (stderr) are read back to check what it said, and how often. */
@@ -175,7 +176,10 @@ static void device_stop(struct device *d)
 enum script {
 	H_RELAY,        /* a read and a denied write, both answered; then it closes */
 	H_UNANSWERED,   /* a read, then waits for the tunnel to close the connection */
-	H_HALF_CLOSE,   /* three reads (the last one slow), a half-close, then every answer and the close */
+	H_HALF_CLOSE,   /* a read answered (the session is open), two more (the last one slow), a
+			 * half-close, then both answers and the close */
+	H_EARLY_CLOSE,  /* three reads (the last one slow) and a half-close at once, before the
+			 * tunnel's TLS session is up, then every answer and the close */
 	H_STOP_OPEN,    /* a read answered, then the test stops the tunnel: the connection closes */
 	H_STOP_DIALING, /* connects and waits 350 ms (the tunnel is retrying), then the stop */
 };
@@ -237,6 +241,16 @@ static void *headend_main(void *arg)
 			read_to_close(h, fd, t0);
 		break;
 	case H_HALF_CLOSE:
+		read_req(q, 41, 100);
+		if (write(fd, q, 12) != 12 || read_full(fd, h->got, 11) < 0)
+			break;
+		h->ngot = 11;
+		read_req(q, 42, 101);
+		read_req(q + 12, 43, SLOW_REG);
+		if (write(fd, q, 24) == 24 && shutdown(fd, SHUT_WR) == 0)
+			read_to_close(h, fd, now_s());
+		break;
+	case H_EARLY_CLOSE:
 		read_req(q, 41, 100);
 		read_req(q + 12, 42, 101);
 		read_req(q + 24, 43, SLOW_REG);
@@ -453,22 +467,36 @@ static void test_guard_down(void **state)
 }
 
 /* The head-end half-closes with the slow answer still due: the tunnel passes the half-close
- * on (close_notify), relays all three answers, then closes once the guard has. */
+ * on (close_notify), relays every answer, then closes once the guard has. Once while the
+ * session is open (FINISHING), once before it is (the half-close waits in pend). */
+static void check_half_close(struct rig *r)
+{
+	assert_int_equal(r->h.closed, 1);
+	assert_int_equal(r->h.ngot, 33);
+	assert_int_equal(r->h.got[1], 41);
+	assert_int_equal(r->h.got[12], 42);
+	assert_int_equal(r->h.got[23], 43);
+	assert_true(r->h.took > 0.25); /* the close waited for the slow answer */
+	assert_int_equal(close_lines(r), 1);
+	assert_int_equal(count(r->trail, "\"conn_closed\""), 1);
+	/* the half-close reached the guard as close_notify, not as the TCP connection's end */
+	assert_int_equal(count(r->trail, "peer closed the TLS session"), 1);
+}
+
 static void test_half_close(void **state)
 {
 	(void)state;
 	static struct rig r = { .with_guard = true, .cert = "op1", .script = H_HALF_CLOSE };
 	run(&r, "half");
-	assert_int_equal(r.h.closed, 1);
-	assert_int_equal(r.h.ngot, 33);
-	assert_int_equal(r.h.got[1], 41);
-	assert_int_equal(r.h.got[12], 42);
-	assert_int_equal(r.h.got[23], 43);
-	assert_true(r.h.took > 0.25); /* the close waited for the slow answer */
-	assert_int_equal(close_lines(&r), 1);
-	assert_int_equal(count(r.trail, "\"conn_closed\""), 1);
-	/* the half-close reached the guard as close_notify, not as the TCP connection's end */
-	assert_int_equal(count(r.trail, "peer closed the TLS session"), 1);
+	check_half_close(&r);
+}
+
+static void test_half_close_before_open(void **state)
+{
+	(void)state;
+	static struct rig r = { .with_guard = true, .cert = "op1", .script = H_EARLY_CLOSE };
+	run(&r, "early");
+	check_half_close(&r);
 }
 
 /* A stop closes the open connection at once; the loop ends with nothing left. */
@@ -557,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_tunnel_refuses_guard),
 		cmocka_unit_test(test_guard_down),
 		cmocka_unit_test(test_half_close),
+		cmocka_unit_test(test_half_close_before_open),
 		cmocka_unit_test(test_stop_open),
 		cmocka_unit_test(test_stop_dialing),
 	};

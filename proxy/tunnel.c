@@ -8,6 +8,13 @@
  * `connect-timeout`; a refused certificate is reported with which certificate and
  * why, and not retried (retrying cannot fix it). Exceptions from the guard are
  * bytes like any other: they pass through unchanged.
+ *
+ * A head-end connection has one state (enum tsess_state, tunnel.h), written by
+ * tsess_set() only and moved along the table below; it ends through tsess_close()
+ * only, which writes its diagnostic line once; its memory is freed in the last close
+ * callback of its handles. Only TCP connects are retried: once a TLS session was
+ * started, any failure (the guard refused our certificate, we refused the guard's)
+ * ends the connection.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,26 +26,25 @@
 #include "proxy/proxy.h"
 #include "proxy/stream.h"
 #include "proxy/tls.h"
+#include "proxy/tunnel.h"
 
 #define TUN_PEND_CAP 2048 /* head-end bytes held while the TLS session is being set up */
 
-struct tunnel;
-
-enum { UPH_NONE = 0, UPH_OPEN, UPH_CLOSING };
-
 struct tsess {
 	uv_tcp_t client;
-	uv_tcp_t up;
-	uv_timer_t timer;
+	uv_tcp_t up;                 /* open in DIALING, HANDSHAKING, OPEN, FINISHING; closing in RETRYING */
+	uv_timer_t timer;            /* WAITING: the back-off; DIALING..HANDSHAKING: the connect-timeout */
 	uv_connect_t creq;
 	struct tunnel *t;            /* borrowed */
 	struct proxy_list link;
 	struct proxy_tls tls;
 	struct proxy_tls_verr verr;
 	struct proxy_out cout, uout; /* towards the head-end, towards the guard */
-	uint8_t up_handle;           /* UPH_* */
-	bool connected, handshaken, closing, client_blocked, up_blocked;
-	bool client_eof;             /* the head-end half-closed: close_notify sent on, answers still relayed */
+	uint8_t state;               /* enum tsess_state; written by tsess_set() only */
+	/* flow control, not life: a peer not read because the other side's output is backed up
+	 * (or, before OPEN, because pend is full) */
+	bool client_blocked, up_blocked;
+	bool pend_eof;               /* pend ends with the head-end's half-close (it came before OPEN) */
 	unsigned pending_closes;
 	unsigned backoff_ms;
 	uint64_t start_ms;
@@ -47,9 +53,9 @@ struct tsess {
 };
 
 struct tunnel {
-	uv_loop_t *loop;
+	uv_loop_t *loop;             /* borrowed: the caller's */
 	struct proxy_config cfg;
-	SSL_CTX *ctx;
+	SSL_CTX *ctx;                /* owns; sessions hold their own reference through SSL */
 	uv_tcp_t listener;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	struct proxy_list sessions;
@@ -59,10 +65,71 @@ struct tunnel {
 	unsigned streak_ms;
 };
 
+/* One read buffer and one plaintext buffer for the loop: libuv calls read right after alloc,
+ * and what lands there is written on (or fed to the TLS engine) before the callback returns. */
 static uint8_t t_rbuf[17 * 1024];
 static uint8_t t_scratch[64 * 1024];
 
-static void tsess_close(struct tsess *s, const char *why);
+/* ---- sessions: the one state, its setter, its table ----
+ *
+ *   from \ to    WAITING  DIALING  RETRYING  HANDSHAKING  OPEN  FINISHING  CLOSING
+ *   ACCEPTED     streak   dial                                             accept failed, limit
+ *   WAITING               back-off over                                    the deadline passed, stop
+ *   DIALING                        refused              connected          connect-timeout, stop
+ *   RETRYING     closed                                                    connect-timeout, stop
+ *   HANDSHAKING                                         ok                 TLS failed, guard gone, timeout
+ *   OPEN                                                      head-end EOF reset, write error, guard closed
+ *   FINISHING                                                              the guard closed (or failed)
+ *   CLOSING      (nothing: the handles close; the memory goes in the last close callback)
+ * A refused certificate never goes back to DIALING: there is no move out of HANDSHAKING but
+ * OPEN and CLOSING.
+ */
+static const uint8_t ts_next[TS_NSTATES] = {
+	[TS_ACCEPTED] = 1u << TS_WAITING | 1u << TS_DIALING | 1u << TS_CLOSING,
+	[TS_WAITING] = 1u << TS_DIALING | 1u << TS_CLOSING,
+	[TS_DIALING] = 1u << TS_RETRYING | 1u << TS_HANDSHAKING | 1u << TS_CLOSING,
+	[TS_RETRYING] = 1u << TS_WAITING | 1u << TS_CLOSING,
+	[TS_HANDSHAKING] = 1u << TS_OPEN | 1u << TS_CLOSING,
+	[TS_OPEN] = 1u << TS_FINISHING | 1u << TS_CLOSING,
+	[TS_FINISHING] = 1u << TS_CLOSING,
+	[TS_CLOSING] = 0,
+};
+
+static const char *const ts_name[TS_NSTATES] = {
+	[TS_ACCEPTED] = "accepted",       [TS_WAITING] = "waiting", [TS_DIALING] = "dialing",
+	[TS_RETRYING] = "retrying",       [TS_HANDSHAKING] = "handshaking", [TS_OPEN] = "open",
+	[TS_FINISHING] = "finishing",     [TS_CLOSING] = "closing",
+};
+
+bool tunnel_session_can(enum tsess_state from, enum tsess_state to)
+{
+	return from < TS_NSTATES && to < TS_NSTATES && (ts_next[from] & (1u << to)) != 0;
+}
+
+const char *tunnel_session_state_name(enum tsess_state st)
+{
+	return st < TS_NSTATES ? ts_name[st] : "?";
+}
+
+/* The only writer of s->state. A move the table does not allow is a bug in this file: stop
+ * rather than carry bytes for a connection in a state nobody reasoned about. */
+static void tsess_set(struct tsess *s, enum tsess_state to)
+{
+	if (!tunnel_session_can((enum tsess_state)s->state, to)) {
+		proxy_log_err("bug: tunnel session state %s -> %s",
+			      tunnel_session_state_name((enum tsess_state)s->state), tunnel_session_state_name(to));
+		abort();
+	}
+	s->state = (uint8_t)to;
+}
+
+/* The handle towards the guard is open (not closed, not closing for a retry). */
+static bool up_open(enum tsess_state st)
+{
+	return st == TS_DIALING || st == TS_HANDSHAKING || st == TS_OPEN || st == TS_FINISHING;
+}
+
+/* ---- sessions: the one close path ---- */
 
 static void tsess_release(uv_handle_t *h)
 {
@@ -73,12 +140,15 @@ static void tsess_release(uv_handle_t *h)
 	free(s);
 }
 
+/* Writes the diagnostic line once (`why` NULL: a close with nothing to say, such as a stop),
+ * releases every handle; the memory goes in the last close callback. */
 static void tsess_close(struct tsess *s, const char *why)
 {
 	struct tunnel *t = s->t;
-	if (s->closing)
+	enum tsess_state was = (enum tsess_state)s->state;
+	if (was == TS_CLOSING)
 		return;
-	s->closing = true;
+	tsess_set(s, TS_CLOSING);
 	if (why)
 		proxy_log_info("connection from the head-end closed: %s", why);
 	proxy_list_del(&s->link);
@@ -86,12 +156,11 @@ static void tsess_close(struct tsess *s, const char *why)
 	s->pending_closes = 2;
 	uv_close((uv_handle_t *)&s->client, tsess_release);
 	uv_close((uv_handle_t *)&s->timer, tsess_release);
-	if (s->up_handle == UPH_OPEN) {
+	if (up_open(was)) {
 		s->pending_closes++;
-		s->up_handle = UPH_CLOSING;
 		uv_close((uv_handle_t *)&s->up, tsess_release);
-	} else if (s->up_handle == UPH_CLOSING) {
-		s->pending_closes++; /* the retry close callback sees `closing` and releases */
+	} else if (was == TS_RETRYING) {
+		s->pending_closes++; /* up_closed_for_retry sees CLOSING and releases */
 	}
 }
 
@@ -106,7 +175,7 @@ static bool tls_opened(void *owner);
 static uint8_t *tls_room(void *owner, size_t *cap)
 {
 	struct tsess *s = owner;
-	if (s->closing || s->up_blocked)
+	if (s->state == TS_CLOSING || s->up_blocked)
 		return NULL;
 	*cap = sizeof(t_scratch);
 	return t_scratch;
@@ -131,7 +200,7 @@ static bool tls_app(void *owner, size_t n)
 static bool tls_record(void *owner, const uint8_t *buf, size_t n)
 {
 	struct tsess *s = owner;
-	if (s->closing)
+	if (s->state == TS_CLOSING)
 		return false;
 	int rc = proxy_out_write((uv_stream_t *)&s->up, &s->uout, buf, n);
 	if (rc < 0) {
@@ -151,7 +220,7 @@ static const struct proxy_tls_peer tls_peer = {
 /* Records to the guard; a guard that does not take them stops the head-end being read. */
 static void up_flush(struct tsess *s)
 {
-	if (s->closing || !proxy_tls_flush(&s->tls, &tls_peer, s))
+	if (s->state == TS_CLOSING || !proxy_tls_flush(&s->tls, &tls_peer, s))
 		return;
 	if (s->uout.queued > s->t->cfg.limits.buffer_size && !s->client_blocked) {
 		s->client_blocked = true;
@@ -174,6 +243,7 @@ static void send_plain(struct tsess *s, const uint8_t *buf, size_t len)
  * The guard answers what it was sent and then closes, which ends this session. */
 static void client_done(struct tsess *s)
 {
+	tsess_set(s, TS_FINISHING);
 	uv_read_stop((uv_stream_t *)&s->client);
 	proxy_tls_shutdown(&s->tls);
 	up_flush(s);
@@ -182,7 +252,7 @@ static void client_done(struct tsess *s)
 static bool tls_opened(void *owner)
 {
 	struct tsess *s = owner;
-	s->handshaken = true;
+	tsess_set(s, TS_OPEN);
 	uv_timer_stop(&s->timer);
 	proxy_log_info("connected to guard %s (%s, %s)", s->t->cfg.guard.text, SSL_get_version(s->tls.ssl),
 		       SSL_get_cipher_name(s->tls.ssl));
@@ -190,15 +260,14 @@ static bool tls_opened(void *owner)
 		size_t n = s->pend_len;
 		s->pend_len = 0;
 		send_plain(s, s->pend, n);
-		if (s->closing)
+		if (s->state == TS_CLOSING)
 			return false;
 	}
-	if (s->client_eof) {
+	if (s->pend_eof) {
 		client_done(s);
-		if (s->closing)
-			return false;
+		return s->state != TS_CLOSING;
 	}
-	if (!s->client_eof && s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
+	if (s->client_blocked && s->uout.queued <= s->t->cfg.limits.buffer_size) {
 		s->client_blocked = false;
 		uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
 	}
@@ -246,10 +315,10 @@ static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct tsess *s = st->data;
-	if (s->closing || n == 0)
+	if (s->state == TS_CLOSING || n == 0)
 		return;
 	if (n < 0) {
-		if (!s->handshaken)
+		if (s->state == TS_HANDSHAKING)
 			proxy_log_err("guard %s closed the connection during the handshake: it refused our certificate, "
 				      "or it is not a guard", s->t->cfg.guard.text);
 		tsess_close(s, n == UV_EOF ? "the guard closed the connection" : uv_strerror((int)n));
@@ -265,7 +334,8 @@ static void up_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void on_up_drained(struct proxy_out *o)
 {
 	struct tsess *s = o->owner;
-	if (s->closing || !s->client_blocked || !s->handshaken || s->client_eof)
+	/* before OPEN the head-end's bytes wait in pend (tls_opened resumes); FINISHING reads no more */
+	if (s->state != TS_OPEN || !s->client_blocked)
 		return;
 	s->client_blocked = false;
 	uv_read_start((uv_stream_t *)&s->client, client_alloc, client_read);
@@ -274,7 +344,7 @@ static void on_up_drained(struct proxy_out *o)
 static void on_client_drained(struct proxy_out *o)
 {
 	struct tsess *s = o->owner;
-	if (s->closing || !s->up_blocked)
+	if (s->state == TS_CLOSING || !s->up_blocked)
 		return;
 	s->up_blocked = false;
 	uv_read_start((uv_stream_t *)&s->up, up_alloc, up_read);
@@ -291,7 +361,7 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct tsess *s = h->data;
 	(void)suggested;
-	if (s->handshaken) {
+	if (s->state == TS_OPEN) {
 		buf->base = (char *)t_rbuf;
 		buf->len = sizeof(t_rbuf);
 	} else {
@@ -303,27 +373,28 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct tsess *s = st->data;
-	if (s->closing || n == 0)
+	if (s->state == TS_CLOSING || n == 0)
 		return;
 	if (n == UV_ENOBUFS) {
 		s->client_blocked = true;
 		uv_read_stop(st);
 		return;
 	}
-	if (n == UV_EOF && !s->client_eof) {
+	if (n == UV_EOF) {
 		/* a half-close: the head-end may still read the answers to what it sent */
-		s->client_eof = true;
-		if (s->handshaken)
+		if (s->state == TS_OPEN) {
 			client_done(s);
-		else
+		} else {
+			s->pend_eof = true; /* passed on once the session is open */
 			uv_read_stop(st);
+		}
 		return;
 	}
 	if (n < 0) {
-		tsess_close(s, n == UV_EOF ? NULL : uv_strerror((int)n));
+		tsess_close(s, uv_strerror((int)n));
 		return;
 	}
-	if (!s->handshaken) {
+	if (s->state != TS_OPEN) {
 		s->pend_len += (size_t)n;
 		if (s->pend_len == sizeof(s->pend)) {
 			s->client_blocked = true;
@@ -334,29 +405,37 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	send_plain(s, (const uint8_t *)buf->base, (size_t)n);
 }
 
+/* ---- dialling the guard: connect, back-off, deadline ---- */
+
 static void dial(struct tsess *s);
 
 static void on_timer(uv_timer_t *h)
 {
 	struct tsess *s = h->data;
-	if (s->closing)
-		return;
-	if (s->up_handle == UPH_NONE) {
+	switch ((enum tsess_state)s->state) {
+	case TS_WAITING:
 		dial(s); /* back-off over */
 		return;
+	case TS_DIALING:
+	case TS_RETRYING:
+	case TS_HANDSHAKING:
+		proxy_log_err("guard %s: no TLS session within %u ms", s->t->cfg.guard.text,
+			      s->t->cfg.connect_timeout_ms);
+		tsess_close(s, "guard unreachable");
+		return;
+	default:
+		return; /* OPEN stopped it; CLOSING closes it */
 	}
-	proxy_log_err("guard %s: no TLS session within %u ms", s->t->cfg.guard.text, s->t->cfg.connect_timeout_ms);
-	tsess_close(s, "guard unreachable");
 }
 
 static void up_closed_for_retry(uv_handle_t *h)
 {
 	struct tsess *s = h->data;
-	s->up_handle = UPH_NONE;
-	if (s->closing) {
+	if (s->state == TS_CLOSING) {
 		tsess_release(h);
 		return;
 	}
+	tsess_set(s, TS_WAITING);
 	struct tunnel *t = s->t;
 	uint64_t now = uv_now(t->loop), spent = now - s->start_ms;
 	/* Keep trying until connect-timeout has passed: a back-off that would end after the
@@ -376,8 +455,8 @@ static void on_connect(uv_connect_t *req, int status)
 {
 	struct tsess *s = req->data;
 	struct tunnel *t = s->t;
-	if (s->closing || s->up_handle != UPH_OPEN)
-		return;
+	if (s->state != TS_DIALING)
+		return; /* closed meanwhile (the request is cancelled) */
 	if (status < 0) {
 		s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 100;
 		if (s->backoff_ms > t->cfg.backoff_max_ms)
@@ -385,13 +464,13 @@ static void on_connect(uv_connect_t *req, int status)
 		t->streak_ms = s->backoff_ms;
 		t->retry_at_ms = uv_now(t->loop) + s->backoff_ms;
 		proxy_log_warn("guard %s: %s; retrying in %u ms", t->cfg.guard.text, uv_strerror(status), s->backoff_ms);
-		s->up_handle = UPH_CLOSING;
+		tsess_set(s, TS_RETRYING);
 		uv_close((uv_handle_t *)&s->up, up_closed_for_retry);
 		return;
 	}
 	t->streak_ms = 0;
 	t->retry_at_ms = 0;
-	s->connected = true;
+	tsess_set(s, TS_HANDSHAKING);
 	uv_tcp_nodelay(&s->up, 1);
 	if (proxy_tls_start(&s->tls, t->ctx, false, t->cfg.server_name, &s->verr) < 0) {
 		tsess_close(s, "out of memory");
@@ -404,10 +483,10 @@ static void on_connect(uv_connect_t *req, int status)
 static void dial(struct tsess *s)
 {
 	struct tunnel *t = s->t;
+	tsess_set(s, TS_DIALING);
 	uv_tcp_init(t->loop, &s->up);
 	s->up.data = s;
 	s->creq.data = s;
-	s->up_handle = UPH_OPEN;
 	/* the try at the deadline itself gets a moment to connect (a loopback or LAN connect
 	 * answers within it); an unsigned left that underflowed would have waited for ever */
 	uint64_t spent = uv_now(t->loop) - s->start_ms, left = 1;
@@ -428,6 +507,7 @@ static void on_connection(uv_stream_t *server, int status)
 	if (!s)
 		return;
 	s->t = t;
+	s->state = TS_ACCEPTED;
 	s->cout.owner = s->uout.owner = s;
 	s->cout.drained = on_client_drained;
 	s->uout.drained = on_up_drained;
@@ -452,11 +532,28 @@ static void on_connection(uv_stream_t *server, int status)
 	uint64_t now = uv_now(t->loop);
 	if (t->retry_at_ms > now) {
 		/* the guard was unreachable a moment ago: wait out the back-off rather than hammer it */
+		tsess_set(s, TS_WAITING);
 		s->backoff_ms = t->streak_ms;
 		uv_timer_start(&s->timer, on_timer, t->retry_at_ms - now, 0);
 		return;
 	}
 	dial(s);
+}
+
+/* ---- the tunnel's life: set-up, run, stop, tear-down ---- */
+
+void tunnel_stop(struct tunnel *t)
+{
+	if (t->stopping)
+		return;
+	t->stopping = true;
+	proxy_log_info("stopping: closing %u connections", t->nsessions);
+	uv_close((uv_handle_t *)&t->listener, proxy_closed_noop);
+	while (!proxy_list_empty(&t->sessions))
+		tsess_close(proxy_container_of(t->sessions.next, struct tsess, link), NULL);
+	uv_close((uv_handle_t *)&t->sig_hup, proxy_closed_noop);
+	uv_close((uv_handle_t *)&t->sig_term, proxy_closed_noop);
+	uv_close((uv_handle_t *)&t->sig_int, proxy_closed_noop);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -474,16 +571,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		proxy_log_info("reloaded certificate, key, CA and CRL (for new connections)");
 		return;
 	}
-	if (t->stopping)
-		return;
-	t->stopping = true;
-	proxy_log_info("stopping: closing %u connections", t->nsessions);
-	uv_close((uv_handle_t *)&t->listener, proxy_closed_noop);
-	while (!proxy_list_empty(&t->sessions))
-		tsess_close(proxy_container_of(t->sessions.next, struct tsess, link), NULL);
-	uv_close((uv_handle_t *)&t->sig_hup, proxy_closed_noop);
-	uv_close((uv_handle_t *)&t->sig_term, proxy_closed_noop);
-	uv_close((uv_handle_t *)&t->sig_int, proxy_closed_noop);
+	tunnel_stop(t);
 }
 
 int proxy_tunnel_check(const struct proxy_config *cfg, FILE *out)
@@ -498,19 +586,19 @@ int proxy_tunnel_check(const struct proxy_config *cfg, FILE *out)
 	return 0;
 }
 
-
-int proxy_tunnel_run(const struct proxy_config *cfg)
+int tunnel_setup(const struct proxy_config *cfg, uv_loop_t *loop, struct tunnel **out)
 {
-	static struct tunnel tun;
-	struct tunnel *t = &tun;
 	char why[512];
-	int rc = 1;
+	*out = NULL;
+	struct tunnel *t = calloc(1, sizeof(*t)); /* the configuration is large: not on the stack */
+	if (!t)
+		return -ENOMEM;
 	memcpy(&t->cfg, cfg, sizeof(*cfg));
-	t->loop = uv_default_loop();
+	t->loop = loop;
 	proxy_list_init(&t->sessions);
 	if (proxy_tls_ctx_new(&t->cfg, false, &t->ctx, why, sizeof(why)) < 0) {
 		proxy_log_err("%s", why);
-		return 1;
+		goto fail;
 	}
 	uv_tcp_init(t->loop, &t->listener);
 	t->listener.data = t;
@@ -519,15 +607,10 @@ int proxy_tunnel_run(const struct proxy_config *cfg)
 		e = uv_listen((uv_stream_t *)&t->listener, 511, on_connection);
 	if (e < 0) {
 		proxy_log_err("listen %s: %s", t->cfg.listeners[0].addr.text, uv_strerror(e));
-		uv_close((uv_handle_t *)&t->listener, proxy_closed_noop);
-		uv_run(t->loop, UV_RUN_DEFAULT);
-		goto out;
+		goto fail_loop;
 	}
-	if (proxy_drop_privileges(t->cfg.user) < 0) {
-		uv_close((uv_handle_t *)&t->listener, proxy_closed_noop);
-		uv_run(t->loop, UV_RUN_DEFAULT);
-		goto out;
-	}
+	if (proxy_drop_privileges(t->cfg.user) < 0)
+		goto fail_loop;
 	uv_signal_init(t->loop, &t->sig_hup);
 	uv_signal_init(t->loop, &t->sig_term);
 	uv_signal_init(t->loop, &t->sig_int);
@@ -537,11 +620,39 @@ int proxy_tunnel_run(const struct proxy_config *cfg)
 	uv_signal_start(&t->sig_int, on_signal, SIGINT);
 	proxy_log_info("listening on %s, carrying to guard %s (name %s)", t->cfg.listeners[0].addr.text,
 		       t->cfg.guard.text, t->cfg.server_name);
-	proxy_log_info("ready");
+	*out = t;
+	return 0;
+fail_loop:
+	uv_close((uv_handle_t *)&t->listener, proxy_closed_noop);
 	uv_run(t->loop, UV_RUN_DEFAULT);
-	rc = 0;
-out:
-	uv_loop_close(t->loop);
+fail:
+	tunnel_teardown(t);
+	return -1;
+}
+
+void tunnel_run(struct tunnel *t)
+{
+	uv_run(t->loop, UV_RUN_DEFAULT);
+}
+
+void tunnel_teardown(struct tunnel *t)
+{
 	SSL_CTX_free(t->ctx);
-	return rc;
+	free(t);
+}
+
+int proxy_tunnel_run(const struct proxy_config *cfg)
+{
+	struct tunnel *t;
+	uv_loop_t *loop = uv_default_loop();
+	if (tunnel_setup(cfg, loop, &t) < 0) {
+		uv_loop_close(loop);
+		return 1;
+	}
+	/* readiness line for scripts and supervisors: bound, certificates loaded */
+	proxy_log_info("ready");
+	tunnel_run(t);
+	uv_loop_close(loop);
+	tunnel_teardown(t);
+	return 0;
 }

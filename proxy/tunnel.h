@@ -7,7 +7,7 @@
 
 #include <uv.h>
 
-#include "parsers/cursor.h"
+#include "base/attr.h"
 #include "proxy/config.h"
 
 struct tunnel;

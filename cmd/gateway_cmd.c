@@ -2,8 +2,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h> /* isatty */
 
 #include "cmd/gateway_cmd.h"
+#include "policies/diag.h"
 #include "proxy/log.h"
 
 static void usage(const struct cmd_gateway *cmd, FILE *out)
@@ -49,7 +51,20 @@ int cmd_gateway_main(const struct cmd_gateway *cmd, int argc, char **argv)
 	}
 	/* static: the configuration is large (device and listener tables) */
 	static struct proxy_config cfg;
-	if (proxy_config_load(path, cmd->kind, &cfg, stderr) < 0)
+	struct bms_diag d;
+	bms_diag_init(&d);
+	int rc = proxy_config_load(path, cmd->kind, &cfg, &d);
+	/* A person checking (-n) or starting it at a terminal gets the source line and a caret
+	 * under each token; a service manager's log gets one line per error. */
+	if (check || isatty(STDERR_FILENO))
+		bms_diag_print_source(&d, stderr);
+	else {
+		bms_diag_print(&d, stderr);
+		if (d.dropped)
+			fprintf(stderr, "%s: and %zu more errors not shown\n", path, d.dropped);
+	}
+	bms_diag_free(&d);
+	if (rc < 0)
 		return 1;
 	if (check) {
 		if (cmd->check(&cfg, stderr) < 0)

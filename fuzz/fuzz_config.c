@@ -1,14 +1,17 @@
 /* fuzz/fuzz_config.c: the guard/tunnel configuration grammar (proxy/config.c) over
- * arbitrary text, parsed as a guard and as a tunnel. Whatever parses is routed for
- * every unit id and its bounded tables are checked, so a parser that lets an
- * out-of-range count through is caught here, not in the guard. Under BMS_FUZZING
- * host names are not resolved (numeric addresses only), so no input waits on DNS. */
+ * arbitrary bytes (NULs included), parsed as a guard and as a tunnel. Whatever parses is
+ * routed for every unit id and its bounded tables are checked, so a parser that lets an
+ * out-of-range count through is caught here, not in the guard; and the error records must
+ * agree with the result and point inside the text. The parse is given no resolver
+ * (numeric addresses only): no input waits on DNS, and the grammar touches no file. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/route.h"
+#include "policies/diag.h"
 #include "proxy/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,24 +43,39 @@ static void check(const struct proxy_config *cfg)
 		abort();
 }
 
+/* Every record is at a line and column inside the text (or of the file as a whole), and the
+ * result says there was an error exactly when a record was made. */
+static void check_diag(const struct bms_diag *d, int rc, const uint8_t *data, size_t size)
+{
+	if (rc == -ENOMEM)
+		return; /* a record could not be stored: nothing to check it against */
+	if ((rc == 0) != (d->errors == 0) || (rc != 0 && rc != -EINVAL))
+		abort();
+	size_t lines = 1;
+	for (size_t i = 0; i < size; i++)
+		lines += data[i] == '\n';
+	for (size_t i = 0; i < d->n; i++) {
+		const struct bms_diag_entry *e = &d->v[i];
+		if (e->line > lines || (e->line && e->col == 0) || e->tok_at > e->src_len || e->src_len > BMS_DIAG_SRC_MAX)
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static FILE *devnull;
 	static struct proxy_config cfg;
+	static const struct proxy_config_env env = { .node = "fuzz" };
 	if (size > 1 << 16)
 		return 0;
-	if (!devnull && !(devnull = fopen("/dev/null", "w")))
-		abort();
-	/* proxy_config_parse takes a C string: what follows a NUL is simply not seen */
-	char *text = malloc(size + 1);
-	if (!text)
-		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
-	if (proxy_config_parse("fuzz.conf", text, PROXY_GUARD, &cfg, devnull) == 0)
-		check(&cfg);
-	if (proxy_config_parse("fuzz.conf", text, PROXY_TUNNEL, &cfg, devnull) == 0)
-		check(&cfg);
-	free(text);
+	for (int kind = PROXY_GUARD; kind <= PROXY_TUNNEL; kind++) {
+		struct bms_diag d;
+		bms_diag_init(&d);
+		int rc = proxy_config_parse_text("fuzz.conf", (const char *)data, size, (enum proxy_kind)kind, &env,
+						 &cfg, &d);
+		check_diag(&d, rc, data, size);
+		if (rc == 0)
+			check(&cfg);
+		bms_diag_free(&d);
+	}
 	return 0;
 }

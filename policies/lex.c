@@ -149,7 +149,8 @@ int bms_lex_next(struct bms_lexer *lx, struct bms_tok *t)
 		t->width = (uint32_t)(lx->i - start);
 		lx->col += t->width;
 		t->text[k < BMS_TOK_MAX ? k : BMS_TOK_MAX] = '\0';
-		if (k > BMS_TOK_MAX && lex_err(lx, t, "word of %zu characters is longer than %d", k, BMS_TOK_MAX) < 0)
+		if (k > BMS_TOK_MAX && !(lx->flags & BMS_LEX_LONG_TOKENS) &&
+		    lex_err(lx, t, "word of %zu characters is longer than %d", k, BMS_TOK_MAX) < 0)
 			return -ENOMEM;
 		return 0;
 	}

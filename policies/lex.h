@@ -57,6 +57,10 @@ struct bms_tok {
 };
 
 #define BMS_LEX_ESCAPES 0x1u /* \" and \\ in strings (the gateway config) */
+/* A token over BMS_TOK_MAX bytes is no error: t->text holds its first BMS_TOK_MAX bytes and the
+ * caller reads the whole token from text[off, off + width) (the gateway config, whose paths may
+ * be 511 bytes long and whose lines are bounded instead). */
+#define BMS_LEX_LONG_TOKENS 0x2u
 
 struct bms_lexer {
 	const char *file;        /* borrowed: names the text in error records */

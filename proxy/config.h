@@ -2,7 +2,8 @@
  *
  * One small grammar for both (relayd habits): one statement per line, `#` comments,
  * `NAME { ... }` blocks for devices, audit settings and limits. Every error is reported
- * as `file:line: message` in one run, with a did-you-mean for misspelt keywords.
+ * as `file:line:col: error: message` in one run (the policy language's front end:
+ * policies/lex.h, diag.h, suggest.h), with a did-you-mean for misspelt keywords.
  * See docs/gateway.md for the reference.
  */
 #ifndef BMS_PROXY_CONFIG_H
@@ -155,10 +156,32 @@ struct proxy_config {
 	struct proxy_limits limits;
 };
 
-/* Parse FILE into *cfg (defaults first). Every error goes to `err` as
- * `file:line: message`; returns 0, or -1 when there was at least one error. */
-BMS_WUR int proxy_config_load(const char *path, enum proxy_kind kind, struct proxy_config *cfg, FILE *err);
-/* The same over a string (tests); `name` is the file name used in messages. */
+struct bms_diag;
+
+/* What the grammar needs from outside it: the resolver for host names (hosts are resolved
+ * once, at load) and the default `node`. With resolve NULL only numeric addresses are read. */
+struct proxy_config_env {
+	/* HOST, PORT -> out->ss and out->len; 0, or -1 with *why saying what failed. */
+	int (*resolve)(void *ctx, const char *host, unsigned port, struct proxy_addr *out, const char **why);
+	void *ctx;
+	char node[PROXY_NAME_MAX]; /* "" = "bmsgate" */
+};
+
+/* The grammar, pure over text[0..len) (no I/O; proxy/config_file.c reads files). Defaults
+ * first, then every statement; every error is recorded in d (policies/diag.h) at its token,
+ * `name:line:col`, or of the file as a whole. 0; -EINVAL when d got an error; -ENOMEM. */
+BMS_WUR int proxy_config_parse_text(const char *name, const char *text, size_t len, enum proxy_kind kind,
+				    const struct proxy_config_env *env, struct proxy_config *cfg, struct bms_diag *d);
+/* The values a file that says nothing gets (env may be NULL). */
+void proxy_config_defaults(struct proxy_config *cfg, enum proxy_kind kind, const struct proxy_config_env *env);
+
+/* proxy/config_file.c: the readers around the grammar. */
+/* The system's: getaddrinfo for host names, gethostname for the node. */
+void proxy_config_env_system(struct proxy_config_env *env);
+/* Reads FILE (at most 1 MiB) and parses it with the system's env into *cfg; why it could not be
+ * read is a record of d too. 0, or negative when there was at least one error. */
+BMS_WUR int proxy_config_load(const char *path, enum proxy_kind kind, struct proxy_config *cfg, struct bms_diag *d);
+/* The same over a C string (tests), every error as one `name:line:col: error: message` line on err. */
 BMS_WUR int proxy_config_parse(const char *name, const char *text, enum proxy_kind kind,
 			       struct proxy_config *cfg, FILE *err);
 

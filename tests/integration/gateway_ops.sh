@@ -17,10 +17,18 @@ CONF
 "$B" guard -n -c "$tmp/broken.conf" >"$tmp/n.out" 2>&1
 rc=$?
 check "guard -n on a broken file exits 1" test $rc -eq 1
-check "guard -n: plain listener without allow" grep -qx "$tmp/broken.conf:2: listen plain: expected 'listen plain ADDRESS:PORT allow NETWORK...' (a plain listener must say who may use it)" "$tmp/n.out"
-check "guard -n: did-you-mean for a misspelt keyword" grep -qx "$tmp/broken.conf:3: unknown keyword 'certficate' in top level (did you mean 'certificate'?)" "$tmp/n.out"
-check "guard -n: a duration without a unit" grep -qx "$tmp/broken.conf:6: response-timeout: '3' needs a unit (ms, s, m or h)" "$tmp/n.out"
-check "guard -n: what is missing" grep -qx "$tmp/broken.conf: a TLS listener needs 'certificate FILE'" "$tmp/n.out"
+check "guard -n: plain listener without allow" grep -qx "$tmp/broken.conf:2:1: error: listen plain: expected 'listen plain ADDRESS:PORT allow NETWORK...' (a plain listener must say who may use it)" "$tmp/n.out"
+check "guard -n: did-you-mean for a misspelt keyword" grep -qx "$tmp/broken.conf:3:1: error: unknown keyword 'certficate' in top level (did you mean 'certificate'?)" "$tmp/n.out"
+check "guard -n: a duration without a unit" grep -qx "$tmp/broken.conf:6:20: error: response-timeout: '3' needs a unit (ms, s, m or h)" "$tmp/n.out"
+# for a person: the source line, and a caret under the token
+check "guard -n: the source line and a caret under the value" sh -c "grep -A2 -x '$tmp/broken.conf:6:20: error: response-timeout: .*' '$tmp/n.out' | tail -n 2 | tr '\n' '|' | grep -qx '  response-timeout 3|                   ^|'"
+check "guard -n: what is missing" grep -qx "$tmp/broken.conf: error: a TLS listener needs 'certificate FILE'" "$tmp/n.out"
+# a start whose stderr is no terminal (a service manager's log): one line per error, no carets
+"$B" guard -c "$tmp/broken.conf" >"$tmp/start.out" 2>&1 </dev/null
+rc=$?
+check "guard start on a broken file exits 1" test $rc -eq 1
+check "guard start, not at a terminal: the same errors" grep -qx "$tmp/broken.conf:6:20: error: response-timeout: '3' needs a unit (ms, s, m or h)" "$tmp/start.out"
+check "guard start, not at a terminal: one line each, no source lines" sh -c "test \$(wc -l <'$tmp/start.out') -eq \$(grep -c ': error: ' '$tmp/start.out') && ! grep -q '\\^' '$tmp/start.out'"
 check "guard -n: never says OK on errors" sh -c "! grep -q 'configuration OK' $tmp/n.out"
 
 if why=$(gw_engine_missing); then

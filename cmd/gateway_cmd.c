@@ -5,7 +5,7 @@
 #include <unistd.h> /* isatty */
 
 #include "cmd/gateway_cmd.h"
-#include "policies/diag.h"
+#include "base/diag.h"
 #include "proxy/log.h"
 
 static void usage(const struct cmd_gateway *cmd, FILE *out)

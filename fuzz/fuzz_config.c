@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "engine/route.h"
-#include "policies/diag.h"
+#include "base/diag.h"
 #include "proxy/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
-/* fuzz/fuzz_lex.c: the grammar front end's tokenizer (policies/lex.c) and the caret printer
- * (policies/diag.c) over arbitrary text. The first byte chooses the flags (bit 0: escapes, the
+/* fuzz/fuzz_lex.c: the grammar front end's tokenizer (base/lex.c) and the caret printer
+ * (base/diag.c) over arbitrary text. The first byte chooses the flags (bit 0: escapes, the
  * gateway config's strings); the rest is the text. Checks what every grammar relies on: each
  * token lies inside the text and after the one before, its text fits, the tokenizer ends in
  * EOF after at most one token per byte, and every record prints. No file is touched. */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policies/lex.h"
+#include "base/lex.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

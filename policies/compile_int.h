@@ -19,9 +19,9 @@
 
 #include <openssl/evp.h>
 
-#include "policies/lex.h"
+#include "base/lex.h"
 #include "policies/policy_int.h"
-#include "policies/suggest.h"
+#include "base/suggest.h"
 
 #define MAX_INCLUDE_DEPTH 8
 #define MAX_RULE_ROLES 16

@@ -31,10 +31,10 @@
 #include "parsers/cursor.h"
 #include "parsers/request.h"
 #include "policies/decision.h"
-#include "policies/diag.h"
+#include "base/diag.h"
 #include "policies/identity.h"
 
-/* ---- diagnostics: every error and warning of one compile (policies/diag.h) ---- */
+/* ---- diagnostics: every error and warning of one compile (base/diag.h) ---- */
 
 /* ---- compile ---- */
 

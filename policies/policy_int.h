@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 
 #include "policies/policy.h"
-#include "policies/suggest.h"
+#include "base/suggest.h"
 
 /* Names of devices, points, roles, schedules, in bytes with the NUL. A rule may name a
  * certificate role directly (a role no block declares), so a name holds any role. */

@@ -2,8 +2,8 @@
  *
  * Line-oriented: every statement is one line of words; `#` starts a comment;
  * words may be "quoted"; `NAME ARG {` opens a block that a line holding `}` closes.
- * The words come from the grammar front end the policy language uses (policies/lex.h),
- * and every error becomes a record there (policies/diag.h) at the offending token, so
+ * The words come from the grammar front end the policy language uses (base/lex.h),
+ * and every error becomes a record there (base/diag.h) at the offending token, so
  * that it prints as `file:line:col: error: message` and, for a person, with the source
  * line and a caret under the token. The parser never stops at the first error: an
  * operator fixes a file in one pass (the record store caps how many are kept).
@@ -21,9 +21,9 @@
 
 #include "audit/audit.h"
 #include "engine/route.h"
-#include "policies/diag.h"
-#include "policies/lex.h"
-#include "policies/suggest.h"
+#include "base/diag.h"
+#include "base/lex.h"
+#include "base/suggest.h"
 #include "proxy/config.h"
 
 #define MAX_WORDS 40

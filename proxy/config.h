@@ -3,7 +3,7 @@
  * One small grammar for both (relayd habits): one statement per line, `#` comments,
  * `NAME { ... }` blocks for devices, audit settings and limits. Every error is reported
  * as `file:line:col: error: message` in one run (the policy language's front end:
- * policies/lex.h, diag.h, suggest.h), with a did-you-mean for misspelt keywords.
+ * base/lex.h, diag.h, suggest.h), with a did-you-mean for misspelt keywords.
  * See docs/gateway.md for the reference.
  */
 #ifndef BMS_PROXY_CONFIG_H
@@ -168,7 +168,7 @@ struct proxy_config_env {
 };
 
 /* The grammar, pure over text[0..len) (no I/O; proxy/config_file.c reads files). Defaults
- * first, then every statement; every error is recorded in d (policies/diag.h) at its token,
+ * first, then every statement; every error is recorded in d (base/diag.h) at its token,
  * `name:line:col`, or of the file as a whole. 0; -EINVAL when d got an error; -ENOMEM. */
 BMS_WUR int proxy_config_parse_text(const char *name, const char *text, size_t len, enum proxy_kind kind,
 				    const struct proxy_config_env *env, struct proxy_config *cfg, struct bms_diag *d);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policies/diag.h"
+#include "base/diag.h"
 #include "proxy/config.h"
 
 static int system_resolve(void *ctx, const char *host, unsigned port, struct proxy_addr *out, const char **why)

@@ -15,7 +15,7 @@
 
 #include "audit/audit.h"
 #include "engine/route.h"
-#include "policies/diag.h"
+#include "base/diag.h"
 #include "proxy/config.h"
 
 static struct proxy_config cfg;

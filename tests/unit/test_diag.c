@@ -1,4 +1,4 @@
-/* tests/unit/test_diag.c: error records and their printers (policies/diag.c). The caret form
+/* tests/unit/test_diag.c: error records and their printers (base/diag.c). The caret form
  * puts carets under the whole token, lines them up through tabs and multi-byte UTF-8, places a
  * token at the end of a line after its last byte (CRLF or not), cuts long lines around the token,
  * never sends control bytes to the terminal, and says how many records the cap dropped; the
@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "load/policy_files.h"
-#include "policies/diag.h"
+#include "base/diag.h"
 #include "policies/policy.h"
 
 /* One error at byte `off` of `text` (its column worked out here), printed in the caret form. */

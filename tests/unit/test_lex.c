@@ -1,4 +1,4 @@
-/* tests/unit/test_lex.c: the grammar front end's tokenizer (policies/lex.c): token kinds,
+/* tests/unit/test_lex.c: the grammar front end's tokenizer (base/lex.c): token kinds,
  * positions (line, column, byte offset, width), and its limits: a token over BMS_TOK_MAX bytes,
  * an unclosed string, NUL and control bytes, CRLF line ends. Each with its negative beside it. */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "policies/lex.h"
+#include "base/lex.h"
 
 #define MAXT 64
 

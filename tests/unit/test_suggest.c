@@ -1,4 +1,4 @@
-/* tests/unit/test_suggest.c: the one did-you-mean (policies/suggest.c): a word one or two edits
+/* tests/unit/test_suggest.c: the one did-you-mean (base/suggest.c): a word one or two edits
  * away is suggested, nothing is when nothing is close, and of two at the same distance the first
  * listed wins. Each with its negative beside it. */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "policies/suggest.h"
+#include "base/suggest.h"
 
 static const char *const words[] = { "site", "timezone", "mode", "include", "accept", "schedule",
 				     "role", "device", "allow", "deny" };

@@ -1,10 +1,10 @@
-/* policies/diag.c: error records and their two printers (see diag.h). */
+/* base/diag.c: error records and their two printers (see diag.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "policies/diag.h"
+#include "base/diag.h"
 
 /* Bytes of the token shown at least when a long line is cut before it. */
 #define SRC_CONTEXT 40

@@ -1,7 +1,7 @@
-/* policies/suggest.c: did-you-mean (see suggest.h). */
+/* base/suggest.c: did-you-mean (see suggest.h). */
 #include <string.h>
 
-#include "policies/suggest.h"
+#include "base/suggest.h"
 
 unsigned bms_edit_distance(const char *a, const char *b)
 {

@@ -1,5 +1,5 @@
-/* policies/lex.h: the tokenizer of the line-oriented grammars (policy language; gateway config
- * next), over a text buffer held by the caller. Tokens: words, "quoted strings", `,`, `{`, `}`,
+/* base/lex.h: the tokenizer of the line-oriented grammars (the policy language and the gateway
+ * config), over a text buffer held by the caller. Tokens: words, "quoted strings", `,`, `{`, `}`,
  * newlines and the end; `#` starts a comment to the end of the line; spaces, tabs and '\r' (so
  * CRLF files read as LF files) separate tokens. Each token knows its line, column (bytes from
  * the line's start, 1-based) and byte offset and width in the text, so that an error record
@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policies/diag.h"
+#include "base/diag.h"
 
 #define BMS_TOK_MAX 255
 #define BMS_LEX_TEXT_MAX (UINT32_MAX - 1) /* offsets and columns are 32-bit */

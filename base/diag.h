@@ -1,5 +1,5 @@
-/* policies/diag.h: error records shared by every grammar's parser and checker (the policy
- * compiler, and the gateway config next), after nftables' src/erec.c: one record type that
+/* base/diag.h: error records shared by every grammar's parser and checker (the policy
+ * compiler and the gateway config), after nftables' src/erec.c: one record type that
  * names where (file:line:col, the offending token's width, the source line around it) and
  * what, collected without stopping so that one run reports every error, capped at
  * BMS_DIAG_LIMIT records. Two printers: one line per record for logs (bms_diag_print), and
@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "parsers/cursor.h"
+#include "base/attr.h"
 
 enum bms_diag_level {
 	BMS_DIAG_ERROR = 0,

@@ -1,9 +1,9 @@
-/* policies/lex.c: the tokenizer of the line-oriented grammars (see lex.h). */
+/* base/lex.c: the tokenizer of the line-oriented grammars (see lex.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 
-#include "policies/lex.h"
+#include "base/lex.h"
 
 int bms_lex_init(struct bms_lexer *lx, const char *file, const char *text, size_t len, unsigned flags,
 		 struct bms_diag *diag)

@@ -1,4 +1,4 @@
-/* policies/suggest.h: the one did-you-mean of every grammar (policy keywords and names,
+/* base/suggest.h: the one did-you-mean of every grammar (policy keywords and names,
  * `policy explain` roles, guard and tunnel config keywords). Part of the front end shared by
  * the grammars (lex.h, diag.h, suggest.h); pure, no allocation. */
 #ifndef BMS_SUGGEST_H

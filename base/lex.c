@@ -27,19 +27,6 @@ void bms_lex_loc(const struct bms_lexer *lx, const struct bms_tok *t, struct bms
 				      .text = lx->text, .len = lx->len, .off = t->off };
 }
 
-static int lex_err(const struct bms_lexer *lx, const struct bms_tok *t, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int lex_err(const struct bms_lexer *lx, const struct bms_tok *t, const char *fmt, ...)
-{
-	struct bms_diag_loc at;
-	bms_lex_loc(lx, t, &at);
-	va_list ap;
-	va_start(ap, fmt);
-	int rc = bms_diag_vadd(lx->diag, BMS_DIAG_ERROR, &at, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 int bms_lex_error(const struct bms_lexer *lx, const struct bms_tok *t, const char *fmt, ...)
 {
 	struct bms_diag_loc at;
@@ -126,7 +113,7 @@ int bms_lex_next(struct bms_lexer *lx, struct bms_tok *t)
 					end--;
 				t->width = (uint32_t)(end - start);
 				lx->col += (uint32_t)(lx->i - start);
-				if (lex_err(lx, t, "string is not closed before the end of the line") < 0)
+				if (bms_lex_error(lx, t, "string is not closed before the end of the line") < 0)
 					return -ENOMEM;
 				continue; /* the string is dropped; the newline comes next */
 			}
@@ -142,7 +129,7 @@ int bms_lex_next(struct bms_lexer *lx, struct bms_tok *t)
 		} else {
 			lx->i++;
 			lx->col++;
-			if (lex_err(lx, t, "unexpected character 0x%02x", ch) < 0)
+			if (bms_lex_error(lx, t, "unexpected character 0x%02x", ch) < 0)
 				return -ENOMEM;
 			continue;
 		}
@@ -150,7 +137,7 @@ int bms_lex_next(struct bms_lexer *lx, struct bms_tok *t)
 		lx->col += t->width;
 		t->text[k < BMS_TOK_MAX ? k : BMS_TOK_MAX] = '\0';
 		if (k > BMS_TOK_MAX && !(lx->flags & BMS_LEX_LONG_TOKENS) &&
-		    lex_err(lx, t, "word of %zu characters is longer than %d", k, BMS_TOK_MAX) < 0)
+		    bms_lex_error(lx, t, "word of %zu characters is longer than %d", k, BMS_TOK_MAX) < 0)
 			return -ENOMEM;
 		return 0;
 	}

@@ -443,6 +443,18 @@ static void device_defaults(struct proxy_device *d, unsigned line)
 }
 
 /* Too few values: said at the keyword; too many: at the first one too many. */
+/* A keyword that takes one of two words: 0 or 1 for which, or -1 (and the error) for
+ * anything else. */
+static int either(struct parser *p, const char *kw, const struct word *v, const char *zero, const char *one)
+{
+	if (strcmp(v->s, zero) == 0)
+		return 0;
+	if (strcmp(v->s, one) == 0)
+		return 1;
+	perr(p, v, "%s: '%s' is neither %s nor %s", kw, v->s, zero, one);
+	return -1;
+}
+
 static int want_args(struct parser *p, const struct word *w, int nargs, int min, int max, const char *usage)
 {
 	if (nargs < min || nargs > max) {
@@ -598,12 +610,9 @@ static void statement_top(struct parser *p, struct word *w, int n)
 	} else if (strcmp(kw, "log") == 0) {
 		if (want_args(p, w, na, 1, 1, "'log stderr' or 'log syslog'"))
 			return;
-		if (strcmp(a[0].s, "stderr") == 0)
-			c->syslog = false;
-		else if (strcmp(a[0].s, "syslog") == 0)
-			c->syslog = true;
-		else
-			perr(p, &a[0], "log: '%s' is neither stderr nor syslog", a[0].s);
+		int k = either(p, kw, &a[0], "stderr", "syslog");
+		if (k >= 0)
+			c->syslog = k == 1;
 	} else if (strcmp(kw, "certificate") == 0 || strcmp(kw, "key") == 0 || strcmp(kw, "ca") == 0 ||
 		   strcmp(kw, "crl") == 0) {
 		char *dst = kw[0] == 'c' ? (kw[1] == 'e' ? c->certificate : kw[1] == 'a' ? c->ca : c->crl) : c->key;
@@ -617,21 +626,15 @@ static void statement_top(struct parser *p, struct word *w, int n)
 	} else if (strcmp(kw, "crl-stale") == 0) {
 		if (want_args(p, w, na, 1, 1, "'crl-stale refuse' or 'crl-stale keep'"))
 			return;
-		if (strcmp(a[0].s, "refuse") == 0)
-			c->crl_stale = PROXY_CRL_STALE_REFUSE;
-		else if (strcmp(a[0].s, "keep") == 0)
-			c->crl_stale = PROXY_CRL_STALE_KEEP;
-		else
-			perr(p, &a[0], "crl-stale: '%s' is neither refuse nor keep", a[0].s);
+		int k = either(p, kw, &a[0], "refuse", "keep");
+		if (k >= 0)
+			c->crl_stale = k == 0 ? PROXY_CRL_STALE_REFUSE : PROXY_CRL_STALE_KEEP;
 	} else if (strcmp(kw, "malformed") == 0) {
 		if (want_args(p, w, na, 1, 1, "'malformed close' or 'malformed exception'"))
 			return;
-		if (strcmp(a[0].s, "close") == 0)
-			c->malformed = PROXY_MALFORMED_CLOSE;
-		else if (strcmp(a[0].s, "exception") == 0)
-			c->malformed = PROXY_MALFORMED_EXCEPTION;
-		else
-			perr(p, &a[0], "malformed: '%s' is neither close nor exception", a[0].s);
+		int k = either(p, kw, &a[0], "close", "exception");
+		if (k >= 0)
+			c->malformed = k == 0 ? PROXY_MALFORMED_CLOSE : PROXY_MALFORMED_EXCEPTION;
 	} else if (strcmp(kw, "guard") == 0) {
 		if (want_args(p, w, na, 1, 1, "'guard HOST:PORT'") == 0)
 			(void)parse_addr(p, kw, &a[0], &c->guard, c->guard_host, sizeof(c->guard_host));
@@ -686,12 +689,9 @@ static void statement_device(struct parser *p, struct word *w, int n)
 		(void)parse_duration(p, kw, &a[0], &d->backoff_max_ms);
 	else if (strcmp(kw, "answers") == 0) {
 		/* what the guard does with an answer that does not fit its request (upstream.c) */
-		if (strcmp(a[0].s, "check") == 0)
-			d->answers_pass = false;
-		else if (strcmp(a[0].s, "pass") == 0)
-			d->answers_pass = true;
-		else
-			perr(p, &a[0], "answers: '%s' is neither check nor pass", a[0].s);
+		int k = either(p, kw, &a[0], "check", "pass");
+		if (k >= 0)
+			d->answers_pass = k == 1;
 	}
 }
 
@@ -737,19 +737,13 @@ static void statement_audit(struct parser *p, struct word *w, int n)
 		if (copy_word(p, kw, v, au->checkpoint_copy, sizeof(au->checkpoint_copy)) == 0)
 			p->cfg->lines.checkpoint_copy = p->line;
 	} else if (strcmp(kw, "results") == 0) {
-		if (strcmp(v->s, "all") == 0)
-			au->results_all = true;
-		else if (strcmp(v->s, "errors") == 0)
-			au->results_all = false;
-		else
-			perr(p, v, "results: '%s' is neither all nor errors", v->s);
+		int k = either(p, kw, v, "all", "errors");
+		if (k >= 0)
+			au->results_all = k == 0;
 	} else if (strcmp(kw, "fail") == 0) {
-		if (strcmp(v->s, "open") == 0)
-			au->fail_open = true;
-		else if (strcmp(v->s, "closed") == 0)
-			au->fail_open = false;
-		else
-			perr(p, v, "fail: '%s' is neither open nor closed", v->s);
+		int k = either(p, kw, v, "open", "closed");
+		if (k >= 0)
+			au->fail_open = k == 0;
 	}
 }
 

@@ -28,95 +28,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "proxy/guard.h"
+#include "tests/unit/loop_util.h"
 #include "proxy/tunnel.h"
 
 static char dir[64];
 static const char *bin;
 
-/* ---- helpers: ports, files, time ---- */
-
-static int listen_any(int *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 8) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &al) < 0)
-		return -1;
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-/* A port nothing listens on (for a while: the kernel does not hand it out again at once). */
-static int free_port(void)
-{
-	int port = 0, fd = listen_any(&port);
-	close(fd);
-	return port;
-}
-
-static int connect_to(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	struct timeval tv = { .tv_sec = 8 }; /* a hang fails the test instead of stalling the suite */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static char *read_file(const char *path)
-{
-	static _Thread_local char buf[1 << 16];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		n++;
-	return n;
-}
+/* ---- time ---- */
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int read_full(int fd, uint8_t *b, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, b + got, n - got);
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
+	return (double)bms_mono_us() / 1e6;
 }
 
 /* ---- a device: answers every read with zeros; a read of register 50 after 300 ms ---- */
@@ -377,7 +301,7 @@ static void run(struct rig *r, const char *name)
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
-	snprintf(r->tlog, sizeof(r->tlog), "%s", read_file(path));
+	snprintf(r->tlog, sizeof(r->tlog), "%.*s", (int)sizeof(r->tlog) - 1, read_file(path));
 	assert_int_equal(setup, 0);
 	if (r->g)
 		assert_int_equal(guard_teardown(r->g), 0);

@@ -32,6 +32,7 @@
 #include <openssl/err.h>
 
 #include "load/policy_files.h"
+#include "base/clock.h"
 #include "proxy/guard.h"
 #include "proxy/privs.h"
 #include "proxy/log.h"
@@ -86,7 +87,7 @@ void guard_record_result(struct guard *g, uint64_t ticket, uint64_t start_us, ui
 		.ref = ticket,
 		.result = result,
 		.exception = exception,
-		.latency_us = proxy_mono_us() - start_us,
+		.latency_us = bms_mono_us() - start_us,
 		.detail = detail,
 	};
 	audit_event(g, &ev);
@@ -458,7 +459,7 @@ static bool act_forward(struct gsession *s, const struct engine_verdict *v, cons
 	r->unit = frame[6];
 	r->fc = frame[7];
 	r->ticket = ticket;
-	r->start_us = proxy_mono_us();
+	r->start_us = bms_mono_us();
 	r->dev = upstream_device(g, &g->cfg.devices[v->route->index]);
 	r->tx = NULL;
 	r->len = (uint16_t)v->consumed;
@@ -501,13 +502,13 @@ static void process_input(struct gsession *s)
 			.now_us = (int64_t)guard_now_us(),
 		};
 		struct engine_input in = { .proto = BMS_PROTO_MODBUS, .bytes = s->in + off, .len = s->in_len - off };
-		uint64_t t0 = proxy_mono_us();
+		uint64_t t0 = bms_mono_us();
 		engine_inspect(&ctx, &in, v);
 		if (v->action == ENGINE_NEED_MORE) {
 			partial = true;
 			break;
 		}
-		v->event.latency_us = proxy_mono_us() - t0; /* the decision's own cost: frame, decode, decide */
+		v->event.latency_us = bms_mono_us() - t0; /* the decision's own cost: frame, decode, decide */
 		if (v->action == ENGINE_CLOSE) {
 			if (v->audit)
 				audit_event(g, &v->event);
@@ -725,7 +726,7 @@ static void request_finish(struct greq *r, const uint8_t *adu, size_t len, uint8
 		.ref = r->ticket,
 		.result = result,
 		.exception = exception,
-		.latency_us = proxy_mono_us() - r->start_us,
+		.latency_us = bms_mono_us() - r->start_us,
 		.anomalies = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_anomalies : 0,
 		/* a bad answer's own words say what was wrong (and what the client got) */
 		.detail = result == AUDIT_RESULT_BAD_ANSWER ? r->answer_detail : detail,

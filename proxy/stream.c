@@ -3,7 +3,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/clock.h"
 #include "proxy/stream.h"
 
 struct wreq {
@@ -58,11 +57,6 @@ int proxy_out_write(uv_stream_t *s, struct proxy_out *o, const void *buf, size_t
 	}
 	o->queued += len;
 	return 0;
-}
-
-uint64_t proxy_mono_us(void)
-{
-	return bms_mono_us();
 }
 
 void proxy_closed_noop(uv_handle_t *h)

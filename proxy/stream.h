@@ -24,8 +24,6 @@ struct proxy_out {
  * Returns 0 or a negative libuv error (the caller closes the connection). */
 BMS_WUR int proxy_out_write(uv_stream_t *s, struct proxy_out *o, const void *buf, size_t len);
 
-/* The one monotonic clock of the network side, in microseconds (latencies, durations). */
-uint64_t proxy_mono_us(void);
 /* The close callback of a handle that owns no memory of its own. */
 void proxy_closed_noop(uv_handle_t *h);
 

@@ -112,22 +112,10 @@ static void loc_of(const struct parser *p, const struct word *at, struct bms_dia
 				      .text = p->text, .len = p->len, .off = at->off };
 }
 
-/* An error at a word. A record that could not be stored is still counted (d->errors), and
- * the parse says -ENOMEM at the end. */
+/* An error at the word `at`, or about the file as a whole (what is missing) when `at` is NULL.
+ * A record that could not be stored is still counted (d->errors), and the parse says -ENOMEM
+ * at the end. */
 __attribute__((format(printf, 3, 4))) static void perr(struct parser *p, const struct word *at, const char *fmt, ...)
-{
-	struct bms_diag_loc loc;
-	loc_of(p, at, &loc);
-	va_list ap;
-	va_start(ap, fmt);
-	if (bms_diag_vadd(p->diag, BMS_DIAG_ERROR, &loc, fmt, ap) < 0)
-		p->oom = true;
-	va_end(ap);
-}
-
-/* An error about the file as a whole (what is missing), or at a word when `at` is not NULL. */
-__attribute__((format(printf, 3, 4))) static void perr_file(struct parser *p, const struct word *at,
-							   const char *fmt, ...)
 {
 	struct bms_diag_loc loc = { .file = p->name };
 	if (at)
@@ -863,7 +851,7 @@ static void check_whole(struct parser *p)
 {
 	struct proxy_config *c = p->cfg;
 	if (c->nlisteners == 0)
-		perr_file(p, NULL, "no 'listen' line: nothing to accept connections on");
+		perr(p, NULL, "no 'listen' line: nothing to accept connections on");
 	if (c->kind == PROXY_GUARD) {
 		bool tls = false;
 		for (unsigned i = 0; i < c->nlisteners; i++)
@@ -871,29 +859,29 @@ static void check_whole(struct parser *p)
 				tls = true;
 		if (tls) {
 			if (!c->certificate[0])
-				perr_file(p, NULL, "a TLS listener needs 'certificate FILE'");
+				perr(p, NULL, "a TLS listener needs 'certificate FILE'");
 			if (!c->key[0])
-				perr_file(p, NULL, "a TLS listener needs 'key FILE'");
+				perr(p, NULL, "a TLS listener needs 'key FILE'");
 			if (!c->ca[0])
-				perr_file(p, NULL, "a TLS listener needs 'ca FILE' (the site CA that signs client certificates)");
+				perr(p, NULL, "a TLS listener needs 'ca FILE' (the site CA that signs client certificates)");
 		}
 		if (c->ndevices == 0)
-			perr_file(p, NULL, "no 'device' block: nothing to forward to");
+			perr(p, NULL, "no 'device' block: nothing to forward to");
 		if (c->npolicies == 0)
-			perr_file(p, NULL, "no 'policy FILE' line: the guard denies nothing without one and refuses to start");
+			perr(p, NULL, "no 'policy FILE' line: the guard denies nothing without one and refuses to start");
 		if (!c->has_audit || !c->audit.file[0])
-			perr_file(p, NULL, "no audit file: add 'audit {' with 'file PATH' '}'");
+			perr(p, NULL, "no audit file: add 'audit {' with 'file PATH' '}'");
 		else if (!c->audit.key[0])
-			perr_file(p, NULL, "no audit signing key: add 'key PATH' to the audit block (make one with "
+			perr(p, NULL, "no audit signing key: add 'key PATH' to the audit block (make one with "
 					   "'bmsgate audit keygen PRIVATE PUBLIC')");
 		if (c->audit.checkpoint_copy[0] && strcmp(c->audit.checkpoint_copy, c->audit.file) == 0)
-			perr_file(p, NULL, "audit: checkpoint-copy '%s' is the audit file itself: name another file",
+			perr(p, NULL, "audit: checkpoint-copy '%s' is the audit file itself: name another file",
 				  c->audit.checkpoint_copy);
 		unsigned catch_all = 0;
 		for (unsigned i = 0; i < c->ndevices; i++) {
 			const struct proxy_device *d = &c->devices[i];
 			if (d->addr.len == 0)
-				perr_file(p, &p->dev_at[i], "device '%s' has no 'address HOST:PORT'", d->name);
+				perr(p, &p->dev_at[i], "device '%s' has no 'address HOST:PORT'", d->name);
 			if (d->any_unit)
 				catch_all++;
 			for (unsigned j = 0; j < i; j++) {
@@ -902,25 +890,25 @@ static void check_whole(struct parser *p)
 					continue;
 				for (unsigned u = 0; u < 256; u++)
 					if ((d->units[u / 8] & e->units[u / 8]) & (1u << (u % 8))) {
-						perr_file(p, &p->dev_at[i], "device '%s': unit %u is also routed to device '%s' (line %u)",
+						perr(p, &p->dev_at[i], "device '%s': unit %u is also routed to device '%s' (line %u)",
 							  d->name, u, e->name, e->line);
 						break;
 					}
 			}
 		}
 		if (catch_all > 1)
-			perr_file(p, NULL, "%u devices have no 'units' line: only one device may take every unit", catch_all);
+			perr(p, NULL, "%u devices have no 'units' line: only one device may take every unit", catch_all);
 	} else {
 		if (c->nlisteners > 1)
-			perr_file(p, NULL, "a tunnel has one 'listen' address; run one tunnel per guard");
+			perr(p, NULL, "a tunnel has one 'listen' address; run one tunnel per guard");
 		if (c->guard.len == 0)
-			perr_file(p, NULL, "no 'guard HOST:PORT' line: nowhere to carry connections");
+			perr(p, NULL, "no 'guard HOST:PORT' line: nowhere to carry connections");
 		if (!c->certificate[0])
-			perr_file(p, NULL, "no 'certificate FILE': the tunnel needs its own certificate");
+			perr(p, NULL, "no 'certificate FILE': the tunnel needs its own certificate");
 		if (!c->key[0])
-			perr_file(p, NULL, "no 'key FILE'");
+			perr(p, NULL, "no 'key FILE'");
 		if (!c->ca[0])
-			perr_file(p, NULL, "no 'ca FILE' (the site CA that signed the guard's certificate)");
+			perr(p, NULL, "no 'ca FILE' (the site CA that signed the guard's certificate)");
 		if (!c->server_name[0])
 			snprintf(c->server_name, sizeof(c->server_name), "%s", c->guard_host);
 	}
@@ -986,7 +974,7 @@ int proxy_config_parse_text(const char *name, const char *text, size_t len, enum
 	st->used = 0;
 	struct bms_lexer lx;
 	if (bms_lex_init(&lx, name, text, len, BMS_LEX_ESCAPES | BMS_LEX_LONG_TOKENS, d) < 0) {
-		perr_file(&p, NULL, "%zu bytes is too long for a configuration file", len);
+		perr(&p, NULL, "%zu bytes is too long for a configuration file", len);
 		return -EINVAL;
 	}
 	/* One statement per line. A line with a lexical error (a stray control byte, an unclosed

@@ -92,6 +92,18 @@ mkdir -p "$tmp/audit-root"
 base good "" "$P/issued/guard.key" "$AF" "$tmp/audit.key" "$sim_port"
 expect "a good configuration: configuration OK" "configuration OK" sh -c "'$B' guard -n -c '$tmp/good.conf' 2>&1"
 
+# The shipped example etc/guard.conf with the example policy it names, only its paths changed
+# to this test's files: its devices must be the policy's (they once routed the chiller to units
+# the policy did not declare, and put two devices on one unit).
+mkdir -p "$tmp/example-log"
+cp policies/examples/hvac-plant.policy "$tmp/example.policy" && chmod 644 "$tmp/example.policy"
+sed -e '/^user /d' -e 's|^log syslog.*|log stderr|' \
+	-e "s|/etc/bmsgate/pki/issued/plant4-guard|$P/issued/guard|" -e "s|/etc/bmsgate/pki/|$P/|" \
+	-e "s|/etc/bmsgate/hvac-plant.policy|$tmp/example.policy|" \
+	-e "s|/var/log/bmsgate/audit.jsonl|$tmp/example-log/audit.jsonl|" -e "s|/etc/bmsgate/audit.key|$tmp/audit.key|" \
+	etc/guard.conf >"$tmp/example.conf"
+expect "the shipped example config with the example policy: configuration OK" "configuration OK" \
+	sh -c "'$B' guard -n -c '$tmp/example.conf' 2>&1"
 base nouser "user no-such-user-bmsgate" "$P/issued/guard.key" "$AF" "$tmp/audit.key" "$sim_port"
 n_err nouser "$tmp/nouser.conf:2: user: no such user 'no-such-user-bmsgate' (create it: useradd --system --user-group --no-create-home --shell /usr/sbin/nologin no-such-user-bmsgate)"
 start_refused nouser "$tmp/nouser.conf:2: user: no such user 'no-such-user-bmsgate'"

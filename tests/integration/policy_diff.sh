@@ -17,7 +17,7 @@ cp policies/examples/hvac-plant.policy "$old"
 sed -e 's/^    value 18..26$/    value 18..28/' \
 	-e 's/^schedule office_hours   mon-fri 07:00-19:00/schedule office_hours   mon-fri 07:00-20:00/' \
 	-e 's/^allow operator write vav4.zone_setpoint priority 8..16/allow operator write vav4.zone_setpoint priority 6..16/' \
-	-e 's/^device chiller1 modbus 10.10.1.22 unit 1 mode monitor {/device chiller1 modbus 10.10.1.22 unit 1 {/' \
+	-e 's/^device chiller1 modbus 10.10.1.22 unit 2 mode monitor {/device chiller1 modbus 10.10.1.22 unit 2 {/' \
 	-e 's/^allow operator write ahu1.fan_enable$/deny operator write ahu1.fan_enable/' \
 	policies/examples/hvac-plant.policy >"$new"
 chmod 644 "$old" "$new"
